@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "cppapi/args.hpp"
+
+namespace cppapi {
+
+/// What a handler may know about the HTTP request behind a call. Declare it as the
+/// first parameter (`CALL(const cppapi::Request& req, long id)`) to receive it.
+/// Views stay valid while the handler runs.
+class Request {
+ public:
+  /// `envp` is a CGI-style array of "NAME=value" strings ending with nullptr.
+  Request(const char* const* envp, std::string body) : envp_(envp), body_(std::move(body)) {}
+
+  /// Any CGI/FastCGI parameter (REQUEST_METHOD, REMOTE_ADDR, ...); empty when absent.
+  std::string_view param(std::string_view name) const;
+  /// An HTTP request header by its usual name ("User-Agent"); empty when absent.
+  std::string_view header(std::string_view name) const;
+
+  std::string_view method() const { return param("REQUEST_METHOD"); }
+  std::string_view content_type() const { return param("CONTENT_TYPE"); }
+  std::string_view remote_addr() const { return param("REMOTE_ADDR"); }
+  /// True when the front server terminated TLS for this request.
+  bool https() const;
+  /// The raw body bytes of a POST (empty otherwise).
+  const std::string& body() const { return body_; }
+
+  /// Set by the dispatcher once the call is parsed.
+  std::string_view call() const { return call_; }
+  const Args& args() const { return args_; }
+  void set_call(std::string name, Args args) {
+    call_ = std::move(name);
+    args_ = std::move(args);
+  }
+
+ private:
+  const char* const* envp_;
+  std::string body_;
+  std::string call_;
+  Args args_;
+};
+
+}  // namespace cppapi

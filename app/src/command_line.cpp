@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+#include "command_line.hpp"
+
+#include <fcgiapp.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cgi_responder.hpp"
+#include "config.hpp"
+#include "dispatcher.hpp"
+#include "listen_socket.hpp"
+#include "log.hpp"
+#include "reply_writer.hpp"
+#include "signals.hpp"
+#include "startup_mode.hpp"
+#include "worker.hpp"
+
+namespace cppapi {
+namespace {
+
+constexpr int kUsageError = 2;
+
+std::string flag_name(const char* key) {
+  std::string name = std::string("--") + key;
+  for (char& c : name)
+    if (c == '_') c = '-';
+  return name;
+}
+
+/// Defaults, then the config file, then CPPAPI_<KEY> variables (spawners pass no
+/// flags), then flags: each later source overrides the earlier ones.
+Settings load_settings(const std::string& config_path, const std::map<std::string, std::vector<std::string>>& flags) {
+  Settings settings;
+  const char* env_config = std::getenv("CPPAPI_CONFIG");
+  const std::string path = !config_path.empty() ? config_path : env_config ? env_config : "";
+  if (!path.empty()) load_config_file(path, settings);
+  for (const SettingKey& key : setting_keys()) {
+    std::string variable = "CPPAPI_";
+    for (const char* c = key.name; *c; ++c) variable += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+    if (const char* value = std::getenv(variable.c_str())) {
+      try {
+        apply_setting(settings, key.name, value);
+      } catch (const std::invalid_argument& error) {
+        throw std::runtime_error(fmt::format("environment {}: {}", variable, error.what()));
+      }
+    }
+  }
+  for (const auto& [key, values] : flags)
+    for (const std::string& value : values) {
+      try {
+        apply_setting(settings, key, value);
+      } catch (const std::invalid_argument& error) {
+        throw std::runtime_error(fmt::format("{}: {}", flag_name(key.c_str()), error.what()));
+      }
+    }
+  return settings;
+}
+
+/// Serves on an open listener in this process until SIGTERM/SIGINT.
+int serve_on(const Settings& settings, const Registry& registry, int listen_fd, std::string_view how) {
+  take_over_signals();
+  if (FCGX_Init() != 0) throw std::runtime_error("FCGX_Init failed");
+  spdlog::info("cppapi: serving {} calls under {} with {} threads; mode: {}", registry.all().size(), settings.prefix,
+               settings.threads, how);
+  return run_worker(settings, registry, listen_fd);
+}
+
+int serve(const Settings& settings, const Registry& registry) {
+  validate_settings(settings);
+  setup_logging(settings.log_file, settings.access_log);
+  ListenSocket socket = ListenSocket::open(settings.listen, settings.backlog, settings.socket_mode);
+  const int status = serve_on(settings, registry, socket.fd(), fmt::format("own process, listening on {}", socket.spec()));
+  socket.close_and_remove();
+  return status;
+}
+
+int list_calls(const Registry& registry) {
+  for (const detail::CallRecord* record : registry.all()) fmt::print("{}({})\n", record->name, record->parameters);
+  return 0;
+}
+
+/// Runs one call in this process, as a server would, and prints the reply.
+int call_locally(const Settings& settings, const Registry& registry, const std::string& call, const std::string& method,
+                 const std::optional<std::string>& body) {
+  std::vector<std::string> environment = {
+      "REQUEST_METHOD=" + method, "REQUEST_URI=" + settings.prefix + call, "GATEWAY_INTERFACE=CGI/1.1",
+      "CONTENT_LENGTH=" + std::to_string(body ? body->size() : 0), "REMOTE_ADDR=local"};
+  std::vector<const char*> envp;
+  for (const std::string& entry : environment) envp.push_back(entry.c_str());
+  envp.push_back(nullptr);
+  const Dispatcher dispatcher(registry, settings);
+  Request request(envp.data(), body.value_or(""));
+  const Reply reply = dispatcher.handle(request);
+  std::cout << render_head(reply);
+  if (sends_body(reply, method)) std::cout << reply.body;
+  if (!reply.body.empty() && reply.body.back() != '\n' && sends_body(reply, method)) std::cout << '\n';
+  return reply.status < 400 ? 0 : 1;
+}
+
+int run_detected_mode(const Registry& registry, const CLI::App& app) {
+  const StartupMode mode = detect_startup_mode();
+  if (mode == StartupMode::kNone) {
+    std::cerr << app.help();
+    return kUsageError;
+  }
+  Settings settings = load_settings("", {});
+  if (mode == StartupMode::kCgi) {
+    setup_logging(settings.log_file, settings.access_log && !settings.log_file.empty());
+    const Dispatcher dispatcher(registry, settings);
+    return run_cgi(dispatcher);
+  }
+  setup_logging(settings.log_file, settings.access_log);
+  return serve_on(settings, registry, inherited_listen_fd(mode), describe(mode));
+}
+
+}  // namespace
+
+int run_command_line(int argc, char** argv, const Registry& registry) {
+  CLI::App app{"cppapi: call C++ functions from a web page, over FastCGI.\n"
+               "Run with no arguments under spawn-fcgi, mod_fcgid, lighttpd, systemd or CGI and it serves as started."};
+  app.require_subcommand(0, 1);
+  std::string config_path;
+  std::map<std::string, std::vector<std::string>> flags;
+
+  CLI::App* serve_command = app.add_subcommand("serve", "serve FastCGI requests on --listen until SIGTERM");
+  serve_command->add_option("--config", config_path, "TOML file with the same keys as the flags (listen = \"...\")");
+  for (const SettingKey& key : setting_keys()) {
+    auto* option = serve_command->add_option(flag_name(key.name), flags[key.name], key.help);
+    if (!key.repeatable) option->expected(1);
+  }
+
+  CLI::App* calls_command = app.add_subcommand("calls", "list every call with its parameters");
+  std::string call_text, method = "GET";
+  std::optional<std::string> body;
+  CLI::App* call_command = app.add_subcommand("call", "run one call here, without a server, and print the reply");
+  call_command->add_option("call", call_text, "the call as in the URL after the prefix, e.g. 'add&2&3'")->required();
+  call_command->add_option("--method", method, "GET, HEAD, POST, ...");
+  call_command->add_option("--body", body, "request body (implies POST)");
+  call_command->add_option("--config", config_path, "TOML config file");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+  // Only flags given on the command line count: CLI11 left the others empty.
+  for (auto it = flags.begin(); it != flags.end();) it = it->second.empty() ? flags.erase(it) : std::next(it);
+
+  try {
+    if (*serve_command) return serve(load_settings(config_path, flags), registry);
+    if (*calls_command) return list_calls(registry);
+    if (*call_command) {
+      if (body && method == "GET") method = "POST";
+      return call_locally(load_settings(config_path, {}), registry, call_text, method, body);
+    }
+    return run_detected_mode(registry, app);
+  } catch (const std::exception& error) {
+    std::cerr << "cppapi: " << error.what() << '\n';
+    return 1;
+  }
+}
+
+}  // namespace cppapi

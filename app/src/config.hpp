@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+// One table of settings serves both the command line and the config file, so a key
+// means the same in both places and is parsed by the same code.
+#pragma once
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "settings.hpp"
+
+namespace cppapi {
+
+struct SettingKey {
+  const char* name;  ///< "max_body_bytes" in a file, --max-body-bytes on the command line
+  const char* help;
+  bool repeatable;   ///< may be given several times (an array in the file)
+  void (*apply)(Settings&, std::string_view value);  ///< throws std::invalid_argument
+};
+
+/// Every key, in the order `--help` shows them.
+const std::vector<SettingKey>& setting_keys();
+
+/// Sets one key from its text form; throws std::invalid_argument naming key and value.
+void apply_setting(Settings& settings, std::string_view key, std::string_view value);
+
+/// Reads a TOML file (`threads = 8`, `listen = "unix:/run/cppapi/cppapi.sock"`).
+/// An unknown key or a bad value throws std::runtime_error naming file, line and key.
+void load_config_file(const std::string& path, Settings& settings);
+
+/// Checks the settings as a whole before anything starts.
+void validate_settings(const Settings& settings);
+
+}  // namespace cppapi

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: MIT
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <iostream>
+
+#include "command_line.hpp"
+#include "registry.hpp"
+
+int main(int argc, char** argv) {
+  int status;
+  try {
+    const cppapi::Registry registry(cppapi::generated_call_table());
+    status = cppapi::run_command_line(argc, argv, registry);
+  } catch (const std::exception& error) {
+    std::cerr << "cppapi: " << error.what() << '\n';
+    status = 1;
+  }
+  spdlog::shutdown();
+  return status;
+}

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include <string>
+#include <vector>
+
+#include "limits.hpp"
+
+namespace cppapi {
+
+/// Everything a run can be told, from flags or a config file (same names).
+struct Settings {
+  std::string listen;                    ///< "unix:/run/cppapi/cppapi.sock" or "127.0.0.1:9000"
+  int threads = 4;                       ///< accepting threads per process
+  int backlog = 1024;                    ///< listen queue length
+  std::string prefix = "/api/";
+  std::string socket_mode = "0660";
+  std::vector<std::string> cors_origins; ///< empty: same origin only
+  std::string log_file;                  ///< empty: stderr
+  bool access_log = true;
+  int shutdown_timeout_ms = 30000;       ///< how long a stop waits for requests in flight
+  bool debug = false;                    ///< exception text in 500 replies (never in production)
+  Limits limits;
+};
+
+}  // namespace cppapi

@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: MIT
+// GET /api/hello&Ana -> "Grüße, Ana! ✓" (UTF-8: more bytes than characters).
+#include <optional>
+#include <string>
+
+#include "cppapi/call.hpp"
+
+CALL(std::optional<std::string> name) { return "Grüße, " + name.value_or("Welt") + "! ✓"; }
