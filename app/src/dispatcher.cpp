@@ -47,9 +47,9 @@ Reply Dispatcher::handle(Request& request) const {
 Reply Dispatcher::run_handler(Request& request) const {
   try {
     ParsedCall parsed = parse_call(request.param("REQUEST_URI"), settings_.prefix, settings_.limits);
-    const detail::CallRecord* record = registry_.find(parsed.name);
-    if (!record) return refuse(request, 404, fmt::format("no such call: {}", parsed.name));
     request.set_call(std::move(parsed.name), std::move(parsed.args));
+    const detail::CallRecord* record = registry_.find(request.call());
+    if (!record) return refuse(request, 404, fmt::format("no such call: {}", request.call()));
     return record->invoke(request, request.args());
   } catch (const HttpError& error) {
     return refuse(request, error.status(), error.what());

@@ -58,9 +58,10 @@ constexpr std::size_t required_count() {
 
 template <class... P>
 constexpr bool optionals_are_trailing() {
-  bool seen_optional = false, ok = true;
-  ((ok = ok && !(seen_optional && !IsOptional<P>::value), seen_optional = seen_optional || IsOptional<P>::value), ...);
-  return ok;
+  const bool optional[] = {IsOptional<P>::value..., true};
+  for (std::size_t i = 1; i < sizeof...(P); ++i)
+    if (optional[i - 1] && !optional[i]) return false;
+  return true;
 }
 
 [[noreturn]] void throw_wrong_count(std::size_t required, std::size_t total, std::size_t given, const char* first_missing);
