@@ -17,9 +17,11 @@ namespace {
 
 constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, OPTIONS";
 
+/// The call's name as written, for errors raised before (or while) it was parsed.
 std::string_view call_text_for_errors(const Request& request, std::string_view prefix) {
   if (!request.call().empty()) return request.call();
-  return raw_call_text(request.param("REQUEST_URI"), prefix);
+  const std::string_view raw = raw_call_text(request.param("REQUEST_URI"), prefix);
+  return raw.substr(0, raw.find('&'));
 }
 
 }  // namespace

@@ -1,0 +1,520 @@
+// SPDX-License-Identifier: MIT
+#include "harness.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+extern char** environ;
+
+namespace cppapi::test {
+namespace {
+
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+bool current_test_failed() {
+  const auto& unit = *::testing::UnitTest::GetInstance();
+  if (const auto* test = unit.current_test_info()) return test->result()->Failed();
+  if (const auto* suite = unit.current_test_suite()) return suite->Failed();
+  return unit.Failed();
+}
+
+sockaddr_in loopback(int port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  return address;
+}
+
+std::string last_lines(const std::string& text, std::size_t count) {
+  std::size_t at = text.size();
+  while (count-- > 0 && at > 0) at = text.rfind('\n', at - 1);
+  return at == std::string::npos || at == 0 ? text : text.substr(at + 1);
+}
+
+std::string trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  return std::string(text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1));
+}
+
+}  // namespace
+
+// ---- temp dir, ports, waiting, files
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base && *base ? base : "/tmp") + "/cppapi-test-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) throw_errno("mkdtemp " + pattern);
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  if (current_test_failed()) {
+    std::cerr << "kept for inspection: " << path_.string() << '\n';
+    return;
+  }
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+int free_port() {
+  const Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) throw_errno("socket");
+  sockaddr_in address = loopback(0);
+  socklen_t size = sizeof address;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), size) != 0) throw_errno("bind 127.0.0.1:0");
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &size) != 0) throw_errno("getsockname");
+  return ntohs(address.sin_port);
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+bool can_connect_unix(const fs::path& socket) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string& path = socket.native();
+  if (path.size() >= sizeof address.sun_path) return false;
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  const Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  return fd.get() >= 0 && ::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+}
+
+bool can_connect_tcp(int port) {
+  const sockaddr_in address = loopback(port);
+  const Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  return fd.get() >= 0 && ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+}
+
+bool wait_for_unix_socket(const fs::path& socket, std::chrono::milliseconds timeout) {
+  return wait_until([&] { return can_connect_unix(socket); }, timeout);
+}
+
+bool wait_for_tcp(int port, std::chrono::milliseconds timeout) {
+  return wait_until([&] { return can_connect_tcp(port); }, timeout);
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  return std::move(content).str();
+}
+
+void write_file(const fs::path& path, std::string_view content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(content.data(), static_cast<std::streamsize>(content.size()));
+  if (!out.flush()) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string render(std::string_view template_text, const std::map<std::string, std::string>& values) {
+  std::string text(template_text);
+  for (const auto& [name, value] : values) {
+    const std::string placeholder = '@' + name + '@';
+    for (auto at = text.find(placeholder); at != std::string::npos; at = text.find(placeholder, at + value.size()))
+      text.replace(at, placeholder.size(), value);
+  }
+  for (auto at = text.find('@'); at != std::string::npos; at = text.find('@', at + 1)) {
+    const auto end = text.find('@', at + 1);
+    const auto name = std::string_view(text).substr(at + 1, end == std::string::npos ? 0 : end - at - 1);
+    if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return std::isupper(c) || c == '_'; }))
+      throw std::invalid_argument("template placeholder without a value: @" + std::string(name) + "@");
+  }
+  return text;
+}
+
+std::vector<std::string> grep_lines(std::string_view log, const std::vector<std::string_view>& needles) {
+  std::vector<std::string> found;
+  std::istringstream lines{std::string(log)};
+  for (std::string line; std::getline(lines, line);) {
+    if (std::any_of(needles.begin(), needles.end(), [&](auto needle) { return line.find(needle) != line.npos; }))
+      found.push_back(line);
+  }
+  return found;
+}
+
+// ---- processes
+
+std::ostream& operator<<(std::ostream& out, const ExitStatus& status) {
+  if (status.signal != 0) return out << "killed by signal " << status.signal << " (" << strsignal(status.signal) << ')';
+  return out << "exit code " << status.code;
+}
+
+Process::Process(std::vector<std::string> argv, fs::path log_file, Options options) : log_file_(std::move(log_file)) {
+  // Everything the child needs is prepared before fork(): between fork and exec only
+  // async-signal-safe calls are allowed, and libcurl may have started threads.
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) env.emplace_back(*entry);
+  for (const auto& setting : options.env) {
+    const auto name = setting.substr(0, setting.find('=') + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.starts_with(name); });
+    env.push_back(setting);
+  }
+  std::vector<char*> argv_ptrs, env_ptrs;
+  for (auto& arg : argv) argv_ptrs.push_back(arg.data());
+  for (auto& entry : env) env_ptrs.push_back(entry.data());
+  argv_ptrs.push_back(nullptr);
+  env_ptrs.push_back(nullptr);
+
+  const Fd log(::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (log.get() < 0) throw_errno("open " + log_file_.string());
+  const Fd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (null.get() < 0) throw_errno("open /dev/null");
+  int exec_error[2];  // the child writes errno here if exec fails; closed by a successful exec
+  if (::pipe2(exec_error, O_CLOEXEC) != 0) throw_errno("pipe2");
+  const Fd error_read(exec_error[0]);
+  Fd error_write(exec_error[1]);
+  const pid_t parent = ::getpid();
+
+  pid_ = ::fork();
+  if (pid_ < 0) throw_errno("fork");
+  if (pid_ == 0) {
+    ::setpgid(0, 0);  // own group: a SIGKILL reaches nginx's workers too, and the tty's ^C does not
+    // If the test runner dies (crash, ctest timeout), the servers go with it instead of
+    // holding ports and sockets. Fires when the forking *thread* exits: fork from the main thread.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);  // an ignored signal stays ignored across exec
+    if (::dup2(null.get(), 0) < 0 || ::dup2(log.get(), 1) < 0 || ::dup2(log.get(), 2) < 0 ||
+        (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0)) {
+      const int error = errno;
+      (void)!::write(error_write.get(), &error, sizeof error);
+      ::_exit(127);
+    }
+    ::execve(argv_ptrs[0], argv_ptrs.data(), env_ptrs.data());
+    const int error = errno;
+    (void)!::write(error_write.get(), &error, sizeof error);
+    ::_exit(127);
+  }
+  ::setpgid(pid_, pid_);  // also from here, so stop() never races the child's own setpgid
+  error_write.close();    // so that read() sees EOF once exec has closed the child's copy
+  int error = 0;
+  ssize_t got;
+  do got = ::read(error_read.get(), &error, sizeof error);
+  while (got < 0 && errno == EINTR);
+  if (got > 0) {
+    wait_exit(10s);
+    pid_ = -1;
+    throw std::system_error(error, std::generic_category(), "cannot run " + argv.front());
+  }
+}
+
+Process::Process(Process&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)), log_file_(std::move(other.log_file_)), exit_(other.exit_) {}
+
+Process::~Process() {
+  if (pid_ > 0) stop();
+}
+
+bool Process::running() {
+  if (pid_ <= 0 || exit_) return false;
+  int status = 0;
+  pid_t got;
+  do got = ::waitpid(pid_, &status, WNOHANG);
+  while (got < 0 && errno == EINTR);
+  if (got == 0) return true;
+  if (got == pid_)
+    exit_ = WIFSIGNALED(status) ? ExitStatus{-1, WTERMSIG(status)} : ExitStatus{WEXITSTATUS(status), 0};
+  else
+    exit_ = ExitStatus{};  // not our child any more (should not happen): never signal that PID
+  return false;
+}
+
+void Process::signal(int sig) {
+  if (running()) ::kill(pid_, sig);  // running() reaps: a reaped PID may belong to someone else
+}
+
+std::optional<ExitStatus> Process::wait_exit(std::chrono::milliseconds timeout) {
+  wait_until([this] { return !running(); }, timeout);
+  return exit_;
+}
+
+ExitStatus Process::stop(std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return ExitStatus{};  // moved from: kill(-pid_) must never see -1 or 0
+  signal(SIGTERM);
+  if (!wait_exit(grace)) {
+    std::cerr << "pid " << pid_ << " still running " << grace.count() << " ms after SIGTERM: SIGKILL\n";
+    ::kill(-pid_, SIGKILL);
+    wait_exit(10s);
+  }
+  return exit_.value_or(ExitStatus{});
+}
+
+// ---- cppapi
+
+fs::path cppapi_binary() {
+  if (const char* bin = std::getenv("CPPAPI_BIN"); bin && *bin) return bin;
+#ifdef CPPAPI_BIN_DEFAULT
+  return CPPAPI_BIN_DEFAULT;
+#else
+  throw std::runtime_error("set CPPAPI_BIN to the cppapi binary under test");
+#endif
+}
+
+fs::path source_dir() {
+  if (const char* dir = std::getenv("CPPAPI_SOURCE_DIR"); dir && *dir) return dir;
+#ifdef CPPAPI_SOURCE_DIR
+  return CPPAPI_SOURCE_DIR;
+#else
+  throw std::runtime_error("set CPPAPI_SOURCE_DIR to the cppapi repository");
+#endif
+}
+
+namespace {
+
+std::vector<std::string> serve_argv(const fs::path& socket, const CppapiServer::Options& options) {
+  std::vector<std::string> argv{cppapi_binary(),           "serve",     "--listen",
+                                "unix:" + socket.string(), "--threads", std::to_string(options.threads)};
+  argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
+  return argv;
+}
+
+// Waits until `ready` or until `process` exits; throws with the end of `log` if not ready.
+void await_start(const std::string& what, Process& process, const std::function<bool()>& ready,
+                 const std::function<std::string()>& log) {
+  if (wait_until([&] { return ready() || !process.running(); }) && process.running()) return;
+  std::ostringstream message;
+  message << what << ' ';
+  if (auto status = process.wait_exit(0ms))
+    message << "exited during startup (" << *status << ")";
+  else
+    message << "did not become ready within 10 s";
+  message << "; last log lines:\n" << last_lines(log(), 30);
+  throw std::runtime_error(message.str());
+}
+
+}  // namespace
+
+CppapiServer::CppapiServer(const TempDir& dir) : CppapiServer(dir, Options{}) {}
+
+CppapiServer::CppapiServer(const TempDir& dir, Options options)
+    : socket_(dir / "cppapi.sock"),
+      process_(serve_argv(socket_, options), dir / "cppapi.log", {std::move(options.env), dir.path()}) {
+  await_start(
+      "cppapi", process_, [&] { return can_connect_unix(socket_); }, [&] { return log(); });
+}
+
+// ---- nginx
+
+std::vector<std::string> nginx_complaints(std::string_view error_log) {
+  return grep_lines(error_log, {"upstream sent more data than specified", "upstream prematurely closed",
+                                "upstream sent invalid", "[alert]", "[crit]", "[emerg]"});
+}
+
+std::string nginx_api_location(const fs::path& socket) {
+  constexpr std::string_view kShippedSocket = "unix:/run/cppapi/cppapi.sock";
+  const fs::path snippet_file = source_dir() / "deploy/nginx/cppapi.conf";
+  std::string snippet = read_file(snippet_file);
+  const auto at = snippet.find(kShippedSocket);
+  if (at == std::string::npos)
+    throw std::runtime_error(snippet_file.string() + " does not name " + std::string(kShippedSocket));
+  return snippet.replace(at, kShippedSocket.size(), "unix:" + socket.string());
+}
+
+const std::string_view NginxServer::kDefaultConfig = R"(@USER@
+daemon off;
+master_process on;
+worker_processes 1;
+error_log @PREFIX@/error.log info;
+pid @PREFIX@/nginx.pid;
+
+events {
+    worker_connections 64;
+}
+
+http {
+    access_log @PREFIX@/access.log;
+    client_body_temp_path @PREFIX@/client_body_temp;
+    fastcgi_temp_path @PREFIX@/fastcgi_temp;
+    proxy_temp_path @PREFIX@/proxy_temp;
+    uwsgi_temp_path @PREFIX@/uwsgi_temp;
+    scgi_temp_path @PREFIX@/scgi_temp;
+
+    server {
+        listen 127.0.0.1:@PORT@;
+        server_name localhost;
+        root "@WWW@";
+
+@API_LOCATION@
+    }
+}
+)";
+
+namespace {
+
+Process start_nginx(const fs::path& prefix, int port, const fs::path& socket, std::string_view config_template) {
+  fs::create_directories(prefix);
+  // The shipped snippet says `include fastcgi_params;`, which nginx resolves next to nginx.conf.
+  fs::copy_file("/etc/nginx/fastcgi_params", prefix / "fastcgi_params", fs::copy_options::overwrite_existing);
+  const std::map<std::string, std::string> values{
+      {"PORT", std::to_string(port)},
+      {"PREFIX", prefix.string()},
+      {"SOCKET", socket.string()},
+      // As root, nginx's workers would run as `nobody`, who can neither enter the 0700 temp dir
+      // nor connect to the 0660 socket of a root cppapi; loopback-only test servers stay root.
+      {"USER", ::geteuid() == 0 ? "user root root;" : ""},
+      {"WWW", (source_dir() / "www").string()},
+      {"API_LOCATION", nginx_api_location(socket)},
+  };
+  write_file(prefix / "nginx.conf", render(config_template, values));
+  return Process({"/usr/sbin/nginx", "-p", prefix.string() + '/', "-c", (prefix / "nginx.conf").string(), "-e",
+                  (prefix / "error.log").string()},
+                 prefix / "nginx.log", {{}, prefix});
+}
+
+}  // namespace
+
+NginxServer::NginxServer(const TempDir& dir, const fs::path& socket, std::string_view config_template)
+    : prefix_(dir / "nginx"), port_(free_port()), process_(start_nginx(prefix_, port_, socket, config_template)) {
+  await_start(
+      "nginx", process_, [&] { return can_connect_tcp(port_); }, [&] { return process_.log() + error_log(); });
+}
+
+std::string NginxServer::url(std::string_view path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+}
+
+// ---- HTTP
+
+std::string HttpResponse::header(std::string_view name) const {
+  const auto found = headers.find(std::string(name));
+  return found == headers.end() ? std::string() : found->second;
+}
+
+std::ostream& operator<<(std::ostream& out, const HttpResponse& response) {
+  constexpr std::size_t kShown = 300;
+  out << "HTTP " << response.status;
+  if (response.curl_code != CURLE_OK)
+    out << " (curl error " << response.curl_code << ": " << response.curl_error << ')';
+  out << '\n';
+  for (const auto& [name, value] : response.headers) out << "  " << name << ": " << value << '\n';
+  out << "  body (" << response.body.size() << " bytes): " << response.body.substr(0, kShown)
+      << (response.body.size() > kShown ? "..." : "");
+  return out;
+}
+
+namespace {
+
+std::size_t collect_body(char* data, std::size_t size, std::size_t count, void* response) {
+  static_cast<HttpResponse*>(response)->body.append(data, size * count);
+  return size * count;
+}
+
+std::size_t collect_header(char* data, std::size_t size, std::size_t count, void* response) {
+  auto& headers = static_cast<HttpResponse*>(response)->headers;
+  const std::string_view line(data, size * count);
+  if (line.starts_with("HTTP/")) headers.clear();  // a new response head (after 100 Continue)
+  if (const auto colon = line.find(':'); colon != line.npos) {
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    headers.emplace(std::move(name), trim(line.substr(colon + 1)));
+  }
+  return size * count;
+}
+
+}  // namespace
+
+HttpResponse http(std::string_view method, const std::string& url, std::string_view body,
+                  const std::vector<std::string>& headers) {
+  static const CURLcode global_init = curl_global_init(CURL_GLOBAL_DEFAULT);
+  HttpResponse response;
+  if (global_init != CURLE_OK) {
+    response.curl_code = global_init;
+    response.curl_error = "curl_global_init failed";
+    return response;
+  }
+  const std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  curl_slist* header_list = curl_slist_append(nullptr, "Expect:");  // no 100-continue pause on bodies
+  for (const auto& header : headers) header_list = curl_slist_append(header_list, header.c_str());
+  const std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_guard(header_list, curl_slist_free_all);
+  char error[CURL_ERROR_SIZE] = {};
+  const std::string method_text(method);
+
+  CURL* h = curl.get();
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(h, CURLOPT_NOPROXY, "*");  // a proxy from the environment must not answer for our servers
+  curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10'000L);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, header_list);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &response);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &response);
+  if (method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else {
+    if (method == "POST" || !body.empty()) {
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+    }
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method_text.c_str());
+  }
+
+  response.curl_code = curl_easy_perform(h);
+  if (response.curl_code != CURLE_OK) response.curl_error = *error ? error : curl_easy_strerror(response.curl_code);
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  if (const auto found = response.headers.find("content-length"); found != response.headers.end()) {
+    std::size_t length = 0;
+    const auto& text = found->second;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+    if (ec == std::errc() && end == text.data() + text.size()) response.content_length = length;
+  }
+  return response;
+}
+
+}  // namespace cppapi::test

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+// Integration-test harness after nginx-tests: a temp dir per suite, free loopback ports
+// picked at run time, real servers started from a config template and stopped by PID,
+// logs kept and printed when a test fails.
+#pragma once
+#include <curl/curl.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cppapi::test {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+/// A fresh directory under $TMPDIR (or /tmp). Removed at destruction, unless the running
+/// test (or, outside a test, the running suite) failed: then kept and its path printed.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  fs::path operator/(std::string_view name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and released).
+int free_port();
+
+/// Calls `done` every 10 ms until it returns true (then true) or `timeout` passes (then false).
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s);
+
+bool can_connect_unix(const fs::path& socket);
+bool can_connect_tcp(int port);  ///< on 127.0.0.1
+bool wait_for_unix_socket(const fs::path& socket, std::chrono::milliseconds timeout = 10s);
+bool wait_for_tcp(int port, std::chrono::milliseconds timeout = 10s);
+
+/// The whole file, or "" if it does not exist.
+std::string read_file(const fs::path& path);
+void write_file(const fs::path& path, std::string_view content);
+
+/// `template_text` with every `@NAME@` replaced by values.at("NAME"); throws on a placeholder left over.
+std::string render(std::string_view template_text, const std::map<std::string, std::string>& values);
+
+/// The lines of `log` containing any of `needles`.
+std::vector<std::string> grep_lines(std::string_view log, const std::vector<std::string_view>& needles);
+
+/// How a process ended: `code` for exit(), or the `signal` that killed it (code -1).
+struct ExitStatus {
+  int code = -1;
+  int signal = 0;
+  bool operator==(const ExitStatus&) const = default;
+};
+std::ostream& operator<<(std::ostream& out, const ExitStatus& status);
+
+/// A child process in its own process group, stdin /dev/null, stdout+stderr appended to
+/// `log_file`. Signalled by PID only, and only until it has been reaped. Stopped on destruction.
+class Process {
+ public:
+  struct Options {
+    std::vector<std::string> env;  ///< "NAME=value", added to (or replacing in) the test's environment
+    fs::path cwd;                  ///< working directory; empty: the test's
+  };
+
+  /// argv[0] is a path (no PATH search). Throws if it cannot be executed.
+  Process(std::vector<std::string> argv, fs::path log_file, Options options = {});
+  ~Process();
+  Process(Process&& other) noexcept;
+  Process& operator=(Process&&) = delete;
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  void signal(int sig);
+  /// The exit status once it has ended, or nullopt if still running after `timeout`.
+  std::optional<ExitStatus> wait_exit(std::chrono::milliseconds timeout);
+  /// SIGTERM; after `grace`, SIGKILL to its whole process group. Returns how it ended.
+  ExitStatus stop(std::chrono::milliseconds grace = 10s);
+  std::string log() const { return read_file(log_file_); }
+  const fs::path& log_file() const { return log_file_; }
+
+ private:
+  pid_t pid_ = -1;
+  fs::path log_file_;
+  std::optional<ExitStatus> exit_;
+};
+
+/// The cppapi binary under test: $CPPAPI_BIN, else the build's CPPAPI_BIN_DEFAULT.
+fs::path cppapi_binary();
+/// The repository (for deploy/ and www/): $CPPAPI_SOURCE_DIR, else the build's CPPAPI_SOURCE_DIR.
+fs::path source_dir();
+
+/// `cppapi serve --listen unix:<dir>/cppapi.sock --threads T [extra_args]`, log in <dir>/cppapi.log.
+/// The constructor returns once the socket accepts connections, and throws if it never does.
+class CppapiServer {
+ public:
+  struct Options {
+    int threads = 4;
+    std::vector<std::string> extra_args;
+    std::vector<std::string> env;
+  };
+
+  explicit CppapiServer(const TempDir& dir);
+  CppapiServer(const TempDir& dir, Options options);
+
+  const fs::path& socket() const { return socket_; }
+  Process& process() { return process_; }
+  std::string log() const { return process_.log(); }
+  ExitStatus stop() { return process_.stop(); }
+
+ private:
+  fs::path socket_;
+  Process process_;
+};
+
+/// Complaints in an nginx error log that mean the backend broke the FastCGI/HTTP contract.
+std::vector<std::string> nginx_complaints(std::string_view error_log);
+
+/// nginx in the foreground (`-p <dir>/nginx/ -c <dir>/nginx/nginx.conf`) on a free port.
+/// The config is a template; placeholders: @PORT@, @PREFIX@ (no trailing slash),
+/// @SOCKET@, @USER@ (a `user` line or nothing), @WWW@ (the repo's www/), and
+/// @API_LOCATION@ = the shipped deploy/nginx/cppapi.conf pointed at @SOCKET@.
+class NginxServer {
+ public:
+  static const std::string_view kDefaultConfig;
+
+  NginxServer(const TempDir& dir, const fs::path& socket, std::string_view config_template = kDefaultConfig);
+
+  int port() const { return port_; }
+  /// "http://127.0.0.1:<port>" + path
+  std::string url(std::string_view path) const;
+  const fs::path& prefix() const { return prefix_; }
+  fs::path error_log_file() const { return prefix_ / "error.log"; }
+  std::string error_log() const { return read_file(error_log_file()); }
+  Process& process() { return process_; }
+  ExitStatus stop() { return process_.stop(); }
+
+ private:
+  fs::path prefix_;
+  int port_;
+  Process process_;
+};
+
+/// The shipped nginx `location /api/` snippet with its socket replaced by `socket`.
+std::string nginx_api_location(const fs::path& socket);
+
+/// One HTTP exchange. Header names are lower-cased.
+struct HttpResponse {
+  long status = 0;
+  std::multimap<std::string, std::string> headers;
+  std::string body;
+  std::optional<std::size_t> content_length;  ///< parsed from the first Content-Length header
+  CURLcode curl_code = CURLE_OK;
+  std::string curl_error;
+
+  /// The first value of header `name` (lower case), or "" if absent.
+  std::string header(std::string_view name) const;
+};
+/// Status, curl error, headers and the start of the body, for assertion messages.
+std::ostream& operator<<(std::ostream& out, const HttpResponse& response);
+
+/// One request on a fresh connection (HTTP/1.1, no proxy, no reuse, 10 s timeout).
+/// HEAD does not wait for a body; `headers` are "Name: value" lines.
+HttpResponse http(std::string_view method, const std::string& url, std::string_view body = {},
+                  const std::vector<std::string>& headers = {});
+
+}  // namespace cppapi::test
