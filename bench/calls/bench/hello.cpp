@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: MIT
+// GET /api/bench/hello -> "hello\n": the reply every bench/run scenario sends.
+#include "cppapi/call.hpp"
+CALL() { return "hello\n"; }
