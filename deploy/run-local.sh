@@ -3,7 +3,9 @@
 # `make run`: the demo page on http://127.0.0.1:PORT/, served by nginx from www/,
 # with /api/ going to a cppapi on a private unix socket. Everything lives in a
 # temp dir that is removed on exit; Ctrl-C or SIGTERM stops both processes.
-# Usage: deploy/run-local.sh [--port PORT] [--cppapi PATH]
+# Usage: deploy/run-local.sh [--port PORT] [--cppapi PATH] [--tls]
+# --tls: https://127.0.0.1:PORT/ instead, with a self-signed certificate made for this run
+# (deploy/tls/make-self-signed.sh; browsers warn about it).
 # shellcheck disable=SC2001,SC2016,SC2317  # sed escaping; perl/bash -c scripts; trap functions
 set -euo pipefail
 
@@ -11,14 +13,16 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 port=${PORT:-8080}
 cppapi=$repo/build/cppapi
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
+tls=0
 
-usage() { echo "usage: $0 [--port PORT (\$PORT or 8080)] [--cppapi PATH (build/cppapi)]"; }
+usage() { echo "usage: $0 [--port PORT (\$PORT or 8080)] [--cppapi PATH (build/cppapi)] [--tls]"; }
 die() { echo "run-local: $*" >&2; exit 1; }
 
 while (($#)); do
   case $1 in
     --port) port=${2:?--port needs a value}; shift 2 ;;
     --cppapi) cppapi=${2:?--cppapi needs a value}; shift 2 ;;
+    --tls) tls=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -91,13 +95,22 @@ sed -e "s|@PORT@|$port|g" -e "s|@ROOT@|$(esc "$repo/www")|g" -e "s|@TMP@|$(esc "
 sed "s|unix:/run/cppapi/cppapi.sock|unix:$(esc "$sock")|" "$repo/deploy/nginx/cppapi.conf" >"$tmp/cppapi.conf"
 grep -qF "unix:$sock" "$tmp/cppapi.conf" || die "deploy/nginx/cppapi.conf does not name unix:/run/cppapi/cppapi.sock"
 ln -s /etc/nginx/fastcgi_params "$tmp/fastcgi_params" # the snippet includes it relative to the config
+scheme=http
+if ((tls)); then
+  scheme=https
+  "$repo/deploy/tls/make-self-signed.sh" "$tmp/tls" localhost 127.0.0.1 >/dev/null || die "cannot make a certificate"
+  tls_listen="listen 127.0.0.1:$port ssl http2; ssl_protocols TLSv1.2 TLSv1.3;"
+  tls_listen+=" ssl_certificate $tmp/tls/fullchain.pem; ssl_certificate_key $tmp/tls/privkey.pem;"
+  sed -i "s|listen 127.0.0.1:$port;|$(esc "$tls_listen")|" "$tmp/nginx.conf"
+  grep -qF "ssl_certificate $tmp/tls/fullchain.pem;" "$tmp/nginx.conf" || die "no listen line for TLS in local.conf.in"
+fi
 
 "$nginx" -p "$tmp/" -c "$tmp/nginx.conf" -e "$tmp/error.log" </dev/null >"$tmp/nginx.out" 2>&1 &
 nginx_pid=$!
 wait_for nginx "$nginx_pid" \
   bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$port"
 
-echo "cppAPI demo: http://127.0.0.1:$port/"
+echo "cppAPI demo: $scheme://127.0.0.1:$port/"
 echo "cppAPI logs: $tmp/ (cppapi.log, access.log, error.log); Ctrl-C stops" >&2
 
 dead=''

@@ -36,7 +36,7 @@ int run_cgi(const Dispatcher& dispatcher) {
                               while (got < 0 && errno == EINTR);
                               return got;
                             });
-  Request request(environ, std::move(body.bytes));
+  Request request(environ, body.bytes);
   const Reply reply = body.refusal ? dispatcher.refuse(request, body.refusal->status(), body.refusal->what())
                                    : dispatcher.handle(request);
   if (!write_all(STDOUT_FILENO, render_head(reply))) return 1;

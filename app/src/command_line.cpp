@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "command_line.hpp"
 
-#include <fcgiapp.h>
+#include <fcntl.h>
 
 #include <cctype>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "dispatcher.hpp"
 #include "listen_socket.hpp"
 #include "log.hpp"
+#include "process_master.hpp"
 #include "reply_writer.hpp"
 #include "signals.hpp"
 #include "startup_mode.hpp"
@@ -29,6 +31,9 @@ namespace cppapi {
 namespace {
 
 constexpr int kUsageError = 2;
+constexpr int kSocketActivatedProcesses = 2;  // when neither CPPAPI_PROCESSES nor the config file says
+
+using Flags = std::map<std::string, std::vector<std::string>>;
 
 std::string flag_name(const char* key) {
   std::string name = std::string("--") + key;
@@ -39,7 +44,7 @@ std::string flag_name(const char* key) {
 
 /// Defaults, then the config file, then CPPAPI_<KEY> variables (spawners pass no
 /// flags), then flags: each later source overrides the earlier ones.
-Settings load_settings(const std::string& config_path, const std::map<std::string, std::vector<std::string>>& flags) {
+Settings load_settings(const std::string& config_path, const Flags& flags) {
   Settings settings;
   const char* env_config = std::getenv("CPPAPI_CONFIG");
   const std::string path = !config_path.empty() ? config_path : env_config ? env_config : "";
@@ -66,20 +71,33 @@ Settings load_settings(const std::string& config_path, const std::map<std::strin
   return settings;
 }
 
-/// Serves on an open listener in this process until SIGTERM/SIGINT.
-int serve_on(const Settings& settings, const Registry& registry, int listen_fd, std::string_view how) {
+/// Serves on an open listener until SIGTERM/SIGINT: a master with settings.processes
+/// workers, or this process alone when processes is 0. `reload` gives the master the
+/// settings a SIGHUP switches to.
+int serve_on(const Settings& settings, const Registry& registry, int listen_fd, std::string_view how,
+             ListenSocket* opened, std::function<Settings()> reload) {
   take_over_signals();
-  if (FCGX_Init() != 0) throw std::runtime_error("FCGX_Init failed");
-  spdlog::info("cppapi: serving {} calls under {} with {} threads; mode: {}", registry.all().size(), settings.prefix,
-               settings.threads, how);
+  const std::string shape = settings.processes > 0
+                                ? fmt::format("{} x {} (processes x threads)", settings.processes, settings.threads)
+                                : fmt::format("{} threads", settings.threads);
+  spdlog::info("cppapi: serving {} calls under {} with {}; mode: {}", registry.all().size(), settings.prefix, shape,
+               how);
+  if (settings.processes > 0) return run_master(registry, settings, listen_fd, opened, std::move(reload));
   return run_worker(settings, registry, listen_fd);
 }
 
-int serve(const Settings& settings, const Registry& registry) {
+int serve(const std::string& config_path, const Flags& flags, const Registry& registry) {
+  const auto load = [config_path, flags] { return load_settings(config_path, flags); };
+  const Settings settings = load();
   validate_settings(settings);
+  if (settings.processes == 0 && (settings.max_requests > 0 || settings.request_timeout_ms > 0))
+    throw std::runtime_error("max_requests and request_timeout end the serving process; give --processes N so that a "
+                             "master replaces it");
   setup_logging(settings.log_file, settings.access_log);
   ListenSocket socket = ListenSocket::open(settings.listen, settings.backlog, settings.socket_mode);
-  const int status = serve_on(settings, registry, socket.fd(), fmt::format("own process, listening on {}", socket.spec()));
+  const std::string how =
+      fmt::format("{}, listening on {}", settings.processes > 0 ? "own pool" : "own process", socket.spec());
+  const int status = serve_on(settings, registry, socket.fd(), how, &socket, load);
   socket.close_and_remove();
   return status;
 }
@@ -99,7 +117,8 @@ int call_locally(const Settings& settings, const Registry& registry, const std::
   for (const std::string& entry : environment) envp.push_back(entry.c_str());
   envp.push_back(nullptr);
   const Dispatcher dispatcher(registry, settings);
-  Request request(envp.data(), body.value_or(""));
+  const std::string body_bytes = body.value_or("");
+  Request request(envp.data(), body_bytes);
   const Reply reply = dispatcher.handle(request);
   std::cout << render_head(reply);
   if (sends_body(reply, method)) std::cout << reply.body;
@@ -113,14 +132,25 @@ int run_detected_mode(const Registry& registry, const CLI::App& app) {
     std::cerr << app.help();
     return kUsageError;
   }
-  Settings settings = load_settings("", {});
+  // systemd restarts the service, not a worker that died: socket-activated runs a master.
+  const auto load = [mode] {
+    Settings loaded = load_settings("", {});
+    if (mode == StartupMode::kSocketActivated && loaded.processes == 0) loaded.processes = kSocketActivatedProcesses;
+    if (mode == StartupMode::kSpawned) loaded.processes = 0;  // the spawner manages processes
+    return loaded;
+  };
+  const Settings settings = load();
   if (mode == StartupMode::kCgi) {
     setup_logging(settings.log_file, settings.access_log && !settings.log_file.empty());
     const Dispatcher dispatcher(registry, settings);
     return run_cgi(dispatcher);
   }
   setup_logging(settings.log_file, settings.access_log);
-  return serve_on(settings, registry, inherited_listen_fd(mode), describe(mode));
+  // Threads woken together by poll() must not block in accept(): a blocked one would
+  // never see a stop. The flag is shared with whoever passed the socket; they do not accept on it.
+  const int listen_fd = inherited_listen_fd(mode);
+  ::fcntl(listen_fd, F_SETFL, ::fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+  return serve_on(settings, registry, listen_fd, describe(mode), nullptr, load);
 }
 
 }  // namespace
@@ -130,7 +160,7 @@ int run_command_line(int argc, char** argv, const Registry& registry) {
                "Run with no arguments under spawn-fcgi, mod_fcgid, lighttpd, systemd or CGI and it serves as started."};
   app.require_subcommand(0, 1);
   std::string config_path;
-  std::map<std::string, std::vector<std::string>> flags;
+  Flags flags;
 
   CLI::App* serve_command = app.add_subcommand("serve", "serve FastCGI requests on --listen until SIGTERM");
   serve_command->add_option("--config", config_path, "TOML file with the same keys as the flags (listen = \"...\")");
@@ -157,7 +187,7 @@ int run_command_line(int argc, char** argv, const Registry& registry) {
   for (auto it = flags.begin(); it != flags.end();) it = it->second.empty() ? flags.erase(it) : std::next(it);
 
   try {
-    if (*serve_command) return serve(load_settings(config_path, flags), registry);
+    if (*serve_command) return serve(config_path, flags, registry);
     if (*calls_command) return list_calls(registry);
     if (*call_command) {
       if (body && method == "GET") method = "POST";

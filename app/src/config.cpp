@@ -53,12 +53,18 @@ int as_int(std::string_view value, long min, long max) { return static_cast<int>
 const std::vector<SettingKey> kKeys = {
     {"listen", "where to listen: unix:/path/to.sock or HOST:PORT ([::1]:PORT for IPv6)", false,
      [](Settings& s, std::string_view v) { s.listen = v; }},
+    {"processes", "worker processes under a master (0: serve in this process, no master)", false,
+     [](Settings& s, std::string_view v) { s.processes = as_int(v, 0, 1024); }},
     {"threads", "threads accepting requests in each process", false,
      [](Settings& s, std::string_view v) { s.threads = as_int(v, 1, 1024); }},
     {"backlog", "length of the listen queue", false,
      [](Settings& s, std::string_view v) { s.backlog = as_int(v, 1, 65535); }},
     {"shutdown_timeout", "seconds a stop waits for requests in flight", false,
      [](Settings& s, std::string_view v) { s.shutdown_timeout_ms = as_int(v, 0, 3600) * 1000; }},
+    {"max_requests", "a worker retires after this many requests and is replaced (0: never)", false,
+     [](Settings& s, std::string_view v) { s.max_requests = parse_integer(v, 0, 1'000'000'000'000); }},
+    {"request_timeout", "seconds a handler may run: then 504 and its worker is replaced (0: no limit)", false,
+     [](Settings& s, std::string_view v) { s.request_timeout_ms = as_int(v, 0, 86400) * 1000; }},
     {"prefix", "the URI prefix before the call, e.g. /api/", false,
      [](Settings& s, std::string_view v) {
        if (v.empty() || v.front() != '/') bad_value(v, "a path starting with /");
@@ -80,6 +86,12 @@ const std::vector<SettingKey> kKeys = {
      [](Settings& s, std::string_view v) { s.limits.max_arguments = parse_size(v); }},
     {"max_body_bytes", "largest request body (413 beyond)", false,
      [](Settings& s, std::string_view v) { s.limits.max_body_bytes = parse_size(v); }},
+    {"max_params_bytes", "largest FastCGI parameter block, i.e. request headers (connection dropped beyond)", false,
+     [](Settings& s, std::string_view v) { s.limits.max_params_bytes = parse_size(v); }},
+    {"read_timeout", "seconds a connection may stall in the middle of a request", false,
+     [](Settings& s, std::string_view v) { s.read_timeout_ms = as_int(v, 1, 3600) * 1000; }},
+    {"idle_timeout", "seconds a kept-alive connection may sit idle", false,
+     [](Settings& s, std::string_view v) { s.idle_timeout_ms = as_int(v, 1, 86400) * 1000; }},
 };
 
 std::string normalize_key(std::string_view key) {

@@ -1,21 +1,25 @@
 // SPDX-License-Identifier: MIT
+// The request timeout cannot stop a handler: C++ has no safe way to cancel a thread.
+// So the watchdog answers in its place (504), marks the thread abandoned, and the
+// responder retires; the process exits once the other requests are done, and the
+// stuck thread goes with it. A per-thread slot and its mutex decide who writes: the
+// handler's thread or the watchdog, never both.
 #include "fcgi_responder.hpp"
 
-#include <fcgiapp.h>
-#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "body_reader.hpp"
+#include "fastcgi_connection.hpp"
 #include "grammar.hpp"
 #include "log.hpp"
 #include "reply_writer.hpp"
@@ -23,96 +27,326 @@
 namespace cppapi {
 namespace {
 
-void put_all(FCGX_Stream* out, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const int chunk = static_cast<int>(std::min<std::size_t>(bytes.size(), INT_MAX));
-    if (FCGX_PutStr(bytes.data(), chunk, out) < 0) return;  // the web server went away
-    bytes.remove_prefix(static_cast<std::size_t>(chunk));
-  }
+using Clock = std::chrono::steady_clock;
+
+constexpr int kStopCheckMs = 100;                         // how often an idle thread looks at stopping_
+constexpr auto kSendTimeout = std::chrono::seconds(30);  // a web server that stops reading our reply
+
+/// The reply as FastCGI records in `out` (reused between requests). Returns the
+/// body bytes it carries: none for HEAD, 204 and 304.
+std::size_t encode(std::string& out, std::uint16_t id, const Reply& reply, std::string_view method) {
+  out.clear();
+  const bool with_body = sends_body(reply, method);
+  fastcgi::append_reply(out, id, render_head(reply), with_body ? std::string_view(reply.body) : std::string_view());
+  return with_body ? reply.body.size() : 0;
+}
+
+void log_reply(const Request& request, const Reply& reply, std::size_t bytes, Clock::time_point started,
+               std::string_view prefix) {
+  const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+  const std::string_view call =
+      request.call().empty() ? raw_call_text(request.param("REQUEST_URI"), prefix) : request.call();
+  log_access(request.method(), call, reply.status, bytes, elapsed);
+}
+
+void epoll_set(int epoll_fd, int operation, int fd, void* tag, std::uint32_t events) {
+  epoll_event event{};
+  event.events = events;
+  event.data.ptr = tag;
+  if (::epoll_ctl(epoll_fd, operation, fd, &event) != 0 && operation != EPOLL_CTL_MOD)
+    throw std::runtime_error(fmt::format("epoll_ctl: {}", std::strerror(errno)));
 }
 
 }  // namespace
 
-FcgiResponder::FcgiResponder(const Dispatcher& dispatcher, int listen_fd, int threads)
-    : dispatcher_(dispatcher), listen_fd_(listen_fd) {
-  if (::pipe2(stop_pipe_, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-  running_ = threads;
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { serve_loop(); });
+std::string_view describe(RetireReason reason) {
+  switch (reason) {
+    case RetireReason::kMaxRequests: return "served max_requests";
+    case RetireReason::kRequestTimeout: return "a handler timed out";
+  }
+  return "retiring";
+}
+
+/// One serving thread's request as the watchdog sees it. `mutex` guards the fields
+/// after it; `out` is the thread's reused reply buffer.
+class FcgiResponder::Slot {
+ public:
+  void begin(FastcgiConnection& link, const fastcgi::IncomingRequest& request, Clock::time_point start) {
+    const std::lock_guard lock(mutex);
+    connection = &link;
+    incoming = &request;
+    started = start;
+    handling = true;
+  }
+  /// False when the watchdog has answered: the thread must not touch the request again.
+  bool end() {
+    const std::lock_guard lock(mutex);
+    handling = false;
+    return !timed_out;
+  }
+  bool abandoned() {
+    const std::lock_guard lock(mutex);
+    return timed_out;
+  }
+
+  std::string out;
+  std::mutex mutex;
+  FastcgiConnection* connection = nullptr;
+  const fastcgi::IncomingRequest* incoming = nullptr;
+  Clock::time_point started;
+  bool handling = false;
+  bool timed_out = false;
+};
+
+FcgiResponder::FcgiResponder(const Dispatcher& dispatcher, int listen_fd, std::function<void(RetireReason)> on_retire)
+    : dispatcher_(dispatcher),
+      listen_fd_(listen_fd),
+      parser_limits_{dispatcher.settings().limits.max_params_bytes, dispatcher.settings().limits.max_body_bytes},
+      max_requests_(static_cast<std::uint64_t>(dispatcher.settings().max_requests)),
+      request_timeout_(dispatcher.settings().request_timeout_ms),
+      on_retire_(std::move(on_retire)) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw std::runtime_error("epoll_create1 failed");
+  epoll_set(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &listen_tag_, EPOLLIN | EPOLLONESHOT);
+  const int threads = dispatcher.settings().threads;
+  busy_threads_ = threads;
+  for (int i = 0; i < threads; ++i) slots_.push_back(std::make_unique<Slot>());
+  for (auto& slot : slots_) threads_.emplace_back([this, &slot = *slot] { serve_loop(slot); });
+  watchdog_ = std::thread([this] { watch(); });
 }
 
 FcgiResponder::~FcgiResponder() {
   request_stop();
-  for (auto& thread : threads_)
-    if (thread.joinable()) thread.join();
-  ::close(stop_pipe_[0]);
-  ::close(stop_pipe_[1]);
+  {
+    const std::lock_guard lock(threads_mutex_);
+    watchdog_stop_ = true;
+  }
+  threads_changed_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+  join_threads();
+  // Idle kept-alive connections: nginx retries an idempotent request that finds one closed.
+  for (FastcgiConnection* connection : connections_) delete connection;
+  ::close(epoll_fd_);
 }
 
-void FcgiResponder::request_stop() {
-  if (stopping_.exchange(true)) return;
-  const char byte = 0;
-  [[maybe_unused]] auto written = ::write(stop_pipe_[1], &byte, 1);  // never drained: wakes every poll()
-}
+void FcgiResponder::request_stop() { stopping_.store(true); }
 
 bool FcgiResponder::wait(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (running_.load() > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  if (running_.load() > 0) return false;
-  for (auto& thread : threads_) thread.join();
+  {
+    std::unique_lock lock(threads_mutex_);
+    if (!threads_changed_.wait_for(lock, timeout, [this] { return busy_threads_ == 0; })) return false;
+  }
+  join_threads();
   return true;
 }
 
-void FcgiResponder::serve_loop() {
-  FCGX_Request request;
-  FCGX_InitRequest(&request, listen_fd_, 0);
-  pollfd watched[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
-  while (!stopping_.load(std::memory_order_relaxed)) {
-    if (::poll(watched, 2, -1) < 0 && errno != EINTR) break;
-    if (watched[1].revents) break;
-    if (!(watched[0].revents & POLLIN)) continue;
-    const int accepted = FCGX_Accept_r(&request);
-    if (accepted == -EAGAIN || accepted == -EWOULDBLOCK || accepted == -EINTR) continue;  // a sibling took it
-    if (accepted < 0) {
-      spdlog::warn("FCGX_Accept_r failed: {}", accepted);
-      continue;
-    }
-    try {
-      answer(request);
-    } catch (const std::exception& error) {
-      spdlog::error("request failed: {}", error.what());
-    }
-    FCGX_Finish_r(&request);
-    served_.fetch_add(1, std::memory_order_relaxed);
+void FcgiResponder::join_threads() {
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    if (!threads_[i].joinable()) continue;
+    if (slots_[i]->abandoned()) threads_[i].detach();  // stuck for good
+    else threads_[i].join();
   }
-  FCGX_Free(&request, 1);
-  running_.fetch_sub(1);
 }
 
-void FcgiResponder::answer(FCGX_Request& fcgx) {
-  const auto started = std::chrono::steady_clock::now();
-  const char* const* envp = fcgx.envp;
-  const Limits& limits = dispatcher_.settings().limits;
+int FcgiResponder::abandoned_threads() const {
+  const std::lock_guard lock(threads_mutex_);
+  return abandoned_;
+}
 
-  // FastCGI ends the body with an empty STDIN record, so read to EOF: mod_proxy_fcgi
-  // streams chunked bodies without CONTENT_LENGTH.
-  BodyRead body = read_body(FCGX_GetParam("CONTENT_LENGTH", fcgx.envp), limits.max_body_bytes, true,
-                            [&](char* buffer, std::size_t size) {
-                              return FCGX_GetStr(buffer, static_cast<int>(std::min<std::size_t>(size, INT_MAX)), fcgx.in);
-                            });
-  Request request(envp, std::move(body.bytes));
-  Reply reply = body.refusal ? dispatcher_.refuse(request, body.refusal->status(), body.refusal->what())
-                             : dispatcher_.handle(request);
+void FcgiResponder::retire(RetireReason reason) {
+  if (retired_.exchange(true)) return;
+  if (on_retire_) on_retire_(reason);  // first, so that a replacement starts while we still accept
+  request_stop();
+}
 
-  const std::string head = render_head(reply);
-  put_all(fcgx.out, head);
-  const bool with_body = sends_body(reply, request.method());
-  if (with_body) put_all(fcgx.out, reply.body);
+void FcgiResponder::thread_done() {
+  {
+    const std::lock_guard lock(threads_mutex_);
+    --busy_threads_;
+  }
+  threads_changed_.notify_all();
+}
 
-  const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-  const std::string_view call =
-      request.call().empty() ? raw_call_text(request.param("REQUEST_URI"), dispatcher_.settings().prefix) : request.call();
-  log_access(request.method(), call, reply.status, with_body ? reply.body.size() : 0, elapsed);
+void FcgiResponder::serve_loop(Slot& slot) {
+  while (true) {
+    if (stopping_.load(std::memory_order_relaxed) && listening_.exchange(false))
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);  // siblings sharing the socket keep accepting
+    epoll_event event{};
+    const int ready = ::epoll_wait(epoll_fd_, &event, 1, kStopCheckMs);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) {
+      spdlog::error("epoll_wait: {}", std::strerror(errno));
+      break;
+    }
+    if (ready == 0) {
+      if (stopping_.load(std::memory_order_relaxed) && drained()) break;
+      continue;
+    }
+    FastcgiConnection* connection = event.data.ptr == &listen_tag_ ? accept_one()
+                                                                   : static_cast<FastcgiConnection*>(event.data.ptr);
+    if (connection && !serve_connection(*connection, slot)) return;  // abandoned
+  }
+  thread_done();
+}
+
+// One connection per wake-up, taken by a thread that is free to serve it at once:
+// the kernel's listen queue stays the queue, and sibling processes sharing the
+// socket get their share instead of one process hoarding connections it cannot serve.
+FastcgiConnection* FcgiResponder::accept_one() {
+  int fd;
+  do fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+  if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK) spdlog::warn("accept: {}", std::strerror(errno));
+  if (listening_.load()) epoll_set(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &listen_tag_, EPOLLIN | EPOLLONESHOT);
+  if (fd < 0) return nullptr;  // a sibling process took it, or out of descriptors
+  auto* connection = new FastcgiConnection(fd, parser_limits_);
+  const std::lock_guard lock(connections_mutex_);
+  connections_.insert(connection);
+  return connection;
+}
+
+bool FcgiResponder::drained() {
+  const std::lock_guard lock(connections_mutex_);
+  return std::all_of(connections_.begin(), connections_.end(), [](const FastcgiConnection* connection) {
+    return !connection->in_use() && connection->between_requests();
+  });
+}
+
+bool FcgiResponder::serve_connection(FastcgiConnection& connection, Slot& slot) {
+  connection.set_in_use(true);
+  fastcgi::IncomingRequest incoming;
+  while (true) {
+    switch (connection.next_request(incoming)) {
+      case FastcgiConnection::Next::kWaiting:
+        park(connection);
+        return true;
+      case FastcgiConnection::Next::kClosed:
+        if (!connection.problem().empty()) spdlog::warn("dropping a FastCGI connection: {}", connection.problem());
+        drop(&connection);
+        return true;
+      case FastcgiConnection::Next::kRequest:
+        if (max_requests_ > 0 && accepted_.fetch_add(1) + 1 >= max_requests_) retire(RetireReason::kMaxRequests);
+        const Outcome outcome = answer(connection, incoming, slot);
+        if (outcome == Outcome::kAbandoned) return false;  // the watchdog finished the request and counted us out
+        served_.fetch_add(1, std::memory_order_relaxed);
+        if (outcome == Outcome::kDrop || !incoming.keep_connection) {
+          drop(&connection);
+          return true;
+        }
+        break;  // a kept connection: the web server may already have sent the next request
+    }
+  }
+}
+
+FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, const fastcgi::IncomingRequest& incoming,
+                                             Slot& slot) {
+  const auto started = Clock::now();
+  Request request(incoming.envp.data(), incoming.body);
+  Reply reply;
+  if (incoming.body_too_large()) {
+    reply = dispatcher_.refuse(request, 413,
+                               fmt::format("request body too large: limit {} bytes",
+                                           dispatcher_.settings().limits.max_body_bytes));
+  } else {
+    slot.begin(connection, incoming, started);
+    try {
+      reply = dispatcher_.handle(request);
+    } catch (...) {  // handle() catches handler errors; this is bad_alloc and the like
+      if (!slot.end()) return Outcome::kAbandoned;
+      reply = dispatcher_.refuse(request, 500, "internal error");
+    }
+    if (!slot.end()) return Outcome::kAbandoned;
+  }
+  const std::size_t bytes = encode(slot.out, incoming.id, reply, request.method());
+  const bool sent = connection.send(slot.out, kSendTimeout);
+  log_reply(request, reply, bytes, started, dispatcher_.settings().prefix);
+  return sent ? Outcome::kKeep : Outcome::kDrop;
+}
+
+void FcgiResponder::park(FastcgiConnection& connection) {
+  // Everything about the connection is settled before epoll_ctl: from that moment
+  // another thread may take it, serve it and even free it.
+  connection.set_in_use(false);
+  const int operation = connection.registered() ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  connection.set_registered();
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+  event.data.ptr = &connection;
+  if (::epoll_ctl(epoll_fd_, operation, connection.fd(), &event) != 0) {
+    spdlog::warn("epoll_ctl on a connection: {}", std::strerror(errno));
+    drop(&connection);
+  }
+}
+
+void FcgiResponder::drop(FastcgiConnection* connection) {
+  {
+    const std::lock_guard lock(connections_mutex_);
+    connections_.erase(connection);
+  }
+  delete connection;  // closing the fd also takes it out of the epoll set
+}
+
+void FcgiResponder::watch() {
+  const auto tick = request_timeout_.count() > 0
+                        ? std::clamp<std::chrono::milliseconds>(request_timeout_ / 10, std::chrono::milliseconds(10),
+                                                                std::chrono::milliseconds(100))
+                        : std::chrono::milliseconds(1000);
+  std::unique_lock lock(threads_mutex_);
+  while (!watchdog_stop_) {
+    threads_changed_.wait_for(lock, tick);
+    lock.unlock();
+    const auto now = Clock::now();
+    if (request_timeout_.count() > 0)
+      for (auto& slot : slots_) answer_if_overdue(*slot, now);
+    close_stalled_connections(now);
+    lock.lock();
+  }
+}
+
+void FcgiResponder::answer_if_overdue(Slot& slot, Clock::time_point now) {
+  {
+    const std::lock_guard lock(slot.mutex);
+    if (!slot.handling || now - slot.started < request_timeout_) return;
+    slot.handling = false;
+    slot.timed_out = true;
+    const Request request(slot.incoming->envp.data(), {});
+    const Reply reply = dispatcher_.refuse(
+        request, 504, fmt::format("the call did not finish within {} s", request_timeout_.count() / 1000));
+    std::string out;
+    const std::size_t bytes = encode(out, slot.incoming->id, reply, request.method());
+    slot.connection->send(out, kSendTimeout);
+    // The stuck thread owns the connection and will never read it again: end it here,
+    // and forget it, so that a stop does not wait for it (it dies with the process).
+    ::shutdown(slot.connection->fd(), SHUT_RDWR);
+    {
+      const std::lock_guard connections_lock(connections_mutex_);
+      connections_.erase(slot.connection);
+    }
+    log_reply(request, reply, bytes, slot.started, dispatcher_.settings().prefix);
+    spdlog::error("call {}: still running after {} ms; answered 504, retiring this worker",
+                  raw_call_text(request.param("REQUEST_URI"), dispatcher_.settings().prefix), request_timeout_.count());
+  }
+  {
+    const std::lock_guard lock(threads_mutex_);
+    --busy_threads_;
+    ++abandoned_;
+  }
+  threads_changed_.notify_all();
+  retire(RetireReason::kRequestTimeout);
+}
+
+void FcgiResponder::close_stalled_connections(Clock::time_point now) {
+  const Settings& settings = dispatcher_.settings();
+  const std::lock_guard lock(connections_mutex_);
+  for (FastcgiConnection* connection : connections_) {
+    if (connection->in_use()) continue;
+    const auto quiet = now - connection->last_activity();
+    const auto limit = std::chrono::milliseconds(connection->mid_request() ? settings.read_timeout_ms
+                                                                           : settings.idle_timeout_ms);
+    // shutdown() makes the parked connection readable (EOF): a serving thread then
+    // takes it and drops it the normal way, so no thread frees it behind another's back.
+    if (quiet > limit) ::shutdown(connection->fd(), SHUT_RDWR);
+  }
 }
 
 }  // namespace cppapi

@@ -7,10 +7,10 @@
 namespace cppapi {
 
 std::string_view Request::param(std::string_view name) const {
+  // strncmp stops at the first differing byte, so most entries cost a byte or two.
   for (const char* const* entry = envp_; entry && *entry; ++entry) {
-    const std::string_view text(*entry);
-    if (text.size() > name.size() && text[name.size()] == '=' && text.substr(0, name.size()) == name)
-      return text.substr(name.size() + 1);
+    if (std::strncmp(*entry, name.data(), name.size()) == 0 && (*entry)[name.size()] == '=')
+      return std::string_view(*entry + name.size() + 1);
   }
   return {};
 }

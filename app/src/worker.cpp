@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "worker.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,25 +14,53 @@
 #include "signals.hpp"
 
 namespace cppapi {
+namespace {
 
-int run_worker(const Settings& settings, const Registry& registry, int listen_fd) {
+// How often the signal wait stops to see whether the responder retired by itself.
+constexpr int kRetireCheckMs = 100;
+
+void tell_master(pid_t master, RetireReason reason) {
+  if (master <= 0 || ::getppid() != master) return;  // spawned, or the master is gone
+  sigval value{};
+  value.sival_int = static_cast<int>(reason);
+  ::sigqueue(master, retire_notice_signal(), value);
+}
+
+[[noreturn]] void leave_now(int status) {
+  spdlog::default_logger()->flush();  // not spdlog::shutdown(): a stuck handler may still log
+  ::_exit(status);                    // stuck threads cannot be joined; leave without running destructors
+}
+
+}  // namespace
+
+int retire_notice_signal() { return SIGRTMIN; }
+
+int run_worker(const Settings& settings, const Registry& registry, int listen_fd, pid_t master) {
   const Dispatcher dispatcher(registry, settings);
-  FcgiResponder responder(dispatcher, listen_fd, settings.threads);
-  while (true) {
-    const int signal_number = wait_for_signal(1000);
-    if (signal_number == SIGTERM || signal_number == SIGINT) break;
+  FcgiResponder responder(dispatcher, listen_fd, [master](RetireReason reason) {
+    spdlog::info("retiring: {}; finishing requests in flight", describe(reason));
+    tell_master(master, reason);
+  });
+  while (!responder.stopping()) {
+    const int signal_number = wait_for_signal(kRetireCheckMs);
+    if (signal_number == SIGTERM || signal_number == SIGINT) {
+      spdlog::info("stopping: finishing requests in flight");
+      break;
+    }
     if (signal_number == SIGUSR1) {
       request_log_reopen();
       spdlog::info("log file reopened");
     }
+    if (signal_number == SIGHUP && master == 0) spdlog::info("SIGHUP ignored: reloading needs --processes");
   }
-  spdlog::info("stopping: finishing requests in flight");
   responder.request_stop();
   if (!responder.wait(std::chrono::milliseconds(settings.shutdown_timeout_ms))) {
     spdlog::warn("requests still running after {} ms; exiting anyway", settings.shutdown_timeout_ms);
-    spdlog::shutdown();
-    ::_exit(1);  // the stuck threads cannot be joined; leave without running destructors
-
+    leave_now(1);
+  }
+  if (const int stuck = responder.abandoned_threads(); stuck > 0) {
+    spdlog::info("stopped after {} requests, leaving {} timed-out handler(s) behind", responder.served(), stuck);
+    leave_now(0);
   }
   spdlog::info("stopped after {} requests", responder.served());
   return 0;

@@ -5,6 +5,7 @@
 // complaint: a wrong Content-Length shows up as net::ERR_CONTENT_LENGTH_MISMATCH.
 //
 // CPPAPI_BIN   cppapi to run (default: the run script's build/cppapi)
+// CPPAPI_BROWSER_TLS=1  the same, over https (run-local.sh --tls, a self-signed certificate)
 // CPPAPI_SCREENSHOT  if set, a screenshot of the page with all answers goes there
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -18,8 +19,10 @@ import { chromium } from "playwright-core";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const TIMEOUT = 10_000; // any single wait in the page
+const TLS = process.env.CPPAPI_BROWSER_TLS === "1";
 const CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ...(TLS ? ["--ignore-certificate-errors"] : [])]; // the run's own self-signed certificate
 
 // Calls that are meant to fail: Chromium logs their 4xx as console errors.
 const EXPECTED_4XX = [/\/api\/notes\/get&999$/, /\/api\/notes\/get&12345$/, /\/api\/add&1&x$/,
@@ -49,13 +52,14 @@ async function startServer() {
   const port = await freePort();
   const args = ["--port", String(port)];
   if (process.env.CPPAPI_BIN) args.push("--cppapi", path.resolve(process.env.CPPAPI_BIN));
+  if (TLS) args.push("--tls");
   const child = spawn(path.join(repo, "deploy/run-local.sh"), args, { stdio: ["ignore", "pipe", "pipe"] });
   const s = { child, output: "", url: null, logs: null, exited: false };
   process.on("exit", () => { if (!s.exited) child.kill("SIGTERM"); });
   const ready = new Promise((resolve, reject) => {
     const scan = (chunk) => {
       s.output += chunk;
-      s.url ??= s.output.match(/cppAPI demo: (http:\/\/\S+)/)?.[1] ?? null;
+      s.url ??= s.output.match(/cppAPI demo: (https?:\/\/\S+)/)?.[1] ?? null;
       s.logs ??= s.output.match(/cppAPI logs: (\S+)/)?.[1] ?? null;
       if (s.url && s.logs) resolve(s);
     };
@@ -126,6 +130,7 @@ before(async () => {
   page.on("response", (res) => { if (res.status() >= 500) problems.push(`HTTP ${res.status()}: ${res.url()}`); });
   const res = await page.goto(server.url, { waitUntil: "load" });
   assert.equal(res.status(), 200);
+  assert.equal(new URL(page.url()).protocol, TLS ? "https:" : "http:");
   failed = false;
 }, { timeout: 90_000 });
 
@@ -237,6 +242,7 @@ pageTest("api.post sends the body (test build only)", async (t) => {
   if (!probe) return t.skip("test/inspect is not built (configure with -DCPPAPI_TEST_CALLS=ON)");
   const json = await page.evaluate(() => api.post("test/inspect", { note: "ü&✓" }, "a&b"));
   assert.equal(json.method, "POST");
+  assert.equal(json.https, TLS, "the handler sees whether the call came over TLS");
   assert.match(json.content_type, /^application\/json/);
   assert.deepEqual(JSON.parse(json.body), { note: "ü&✓" });
   assert.deepEqual(json.args, ["a&b"]);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -314,9 +315,47 @@ fs::path source_dir() {
 
 namespace {
 
+constexpr auto kOpenToAll = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec;
+
+// A copy of `source` at <dir>/<name> that every user can read: `dir`, the copy and directories
+// in it 0755, files in a copied directory 0644. Tests only, for servers whose children run as
+// www-data (mkdtemp made `dir` 0700; the build tree may be in root's home).
+fs::path copy_open_to_all(const TempDir& dir, const fs::path& source, const std::string& name) {
+  constexpr auto kFile =
+      fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read;
+  const fs::path copy = dir / name;
+  if (!fs::exists(copy)) fs::copy(source, copy, fs::copy_options::recursive);
+  fs::permissions(dir.path(), kOpenToAll);
+  if (fs::is_directory(copy)) {
+    for (const auto& entry : fs::recursive_directory_iterator(copy))
+      fs::permissions(entry.path(), entry.is_directory() ? kOpenToAll : kFile);
+  }
+  fs::permissions(copy, kOpenToAll);
+  return copy;
+}
+
+}  // namespace
+
+fs::path cppapi_binary_for_other_users(const TempDir& dir) {
+  if (::geteuid() != 0) return cppapi_binary();
+  fs::create_directories(dir / "bin");
+  fs::permissions(dir / "bin", kOpenToAll);
+  return copy_open_to_all(dir, cppapi_binary(), "bin/cppapi");
+}
+
+fs::path www_for_other_users(const TempDir& dir) {
+  if (::geteuid() != 0) return source_dir() / "www";
+  return copy_open_to_all(dir, source_dir() / "www", "www");
+}
+
+namespace {
+
 std::vector<std::string> serve_argv(const fs::path& socket, const CppapiServer::Options& options) {
-  std::vector<std::string> argv{cppapi_binary(),           "serve",     "--listen",
-                                "unix:" + socket.string(), "--threads", std::to_string(options.threads)};
+  const std::string listen =
+      options.tcp_port > 0 ? "127.0.0.1:" + std::to_string(options.tcp_port) : "unix:" + socket.string();
+  std::vector<std::string> argv{cppapi_binary(), "serve",     "--listen",
+                                listen,          "--threads", std::to_string(options.threads)};
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
   return argv;
 }
@@ -342,8 +381,10 @@ CppapiServer::CppapiServer(const TempDir& dir) : CppapiServer(dir, Options{}) {}
 CppapiServer::CppapiServer(const TempDir& dir, Options options)
     : socket_(dir / "cppapi.sock"),
       process_(serve_argv(socket_, options), dir / "cppapi.log", {std::move(options.env), dir.path()}) {
+  const int tcp_port = options.tcp_port;
   await_start(
-      "cppapi", process_, [&] { return can_connect_unix(socket_); }, [&] { return log(); });
+      "cppapi", process_, [&] { return tcp_port > 0 ? can_connect_tcp(tcp_port) : can_connect_unix(socket_); },
+      [&] { return log(); });
 }
 
 // ---- nginx
@@ -426,6 +467,279 @@ std::string NginxServer::url(std::string_view path) const {
   return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
 }
 
+// ---- shipped deploy files, TLS
+
+std::string substitute(std::string text, const Substitutions& substitutions, std::string_view what) {
+  for (const auto& [from, to] : substitutions) {
+    if (from.empty()) throw std::invalid_argument("empty substitution for " + std::string(what));
+    auto at = text.find(from);
+    if (at == std::string::npos)
+      throw std::runtime_error(std::string(what) + " no longer contains \"" + from +
+                               "\", which the test replaces: update the test with the file");
+    for (; at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+std::string deploy_file(std::string_view relative, const Substitutions& substitutions) {
+  const fs::path file = source_dir() / "deploy" / relative;
+  if (!fs::is_regular_file(file)) throw std::runtime_error("no such file: " + file.string());
+  return substitute(read_file(file), substitutions, file.string());
+}
+
+TestCertificate make_test_certificate(const fs::path& dir) {
+  fs::create_directories(dir);
+  const fs::path script = source_dir() / "deploy/tls/make-self-signed.sh";
+  const fs::path log = dir / "make-self-signed.log";
+  Process maker({"/bin/bash", script.string(), dir.string(), "localhost", "127.0.0.1", "::1"}, log);
+  const auto status = maker.wait_exit(30s);
+  if (status != ExitStatus{0, 0}) {
+    std::ostringstream message;
+    message << script.string() << " failed (";
+    if (status)
+      message << *status;
+    else
+      message << "still running after 30 s";
+    message << "); output:\n" << read_file(log);
+    throw std::runtime_error(message.str());
+  }
+  TestCertificate certificate{dir / "fullchain.pem", dir / "privkey.pem"};
+  if (!fs::is_regular_file(certificate.certificate) || !fs::is_regular_file(certificate.key))
+    throw std::runtime_error(script.string() + " made no fullchain.pem/privkey.pem in " + dir.string());
+  return certificate;
+}
+
+// ---- lighttpd
+
+std::vector<std::string> lighttpd_complaints(std::string_view error_log) {
+  // lighttpd logs "(file.c.line) message"; these files speak only when something broke:
+  // the FastCGI backend (connect, protocol, early close), the reply headers, or TLS.
+  return grep_lines(error_log, {"(gw_backend.c", "(mod_fastcgi.c", "(http-header-glue.c", "(http_chunk.c",
+                                "(mod_openssl.c", "(response.c", "(connections.c", "(fdevent"});
+}
+
+namespace {
+
+// What Debian 12's /etc/lighttpd/lighttpd.conf sets that changes how /api/ URLs are handled,
+// so the shipped snippets are tested the way the package runs them (its strict URL
+// normalization in particular). Paths, users and include_shell are left out: the test's own.
+constexpr std::string_view kLighttpdBase = R"conf(# lighttpd.conf written by the cppAPI integration tests.
+server.modules = ( "mod_indexfile", "mod_access", "mod_alias", "mod_redirect" )
+server.document-root = "@WWW@"
+server.bind = "127.0.0.1"
+server.port = @PORT@
+server.errorlog = "@PREFIX@/error.log"
+server.pid-file = "@PREFIX@/lighttpd.pid"
+server.upload-dirs = ( "@PREFIX@/uploads" )
+
+server.feature-flags += ( "server.h2proto" => "enable" )
+server.feature-flags += ( "server.h2c" => "enable" )
+server.feature-flags += ( "server.graceful-shutdown-timeout" => 5 )
+server.http-parseopts = (
+  "header-strict"           => "enable",
+  "host-strict"             => "enable",
+  "host-normalize"          => "enable",
+  "url-normalize-unreserved"=> "enable",
+  "url-normalize-required"  => "enable",
+  "url-ctrls-reject"        => "enable",
+  "url-path-2f-decode"      => "enable",
+  "url-path-dotseg-remove"  => "enable",
+)
+index-file.names = ( "index.html" )
+mimetype.assign = ( ".html" => "text/html; charset=utf-8", ".js" => "text/javascript; charset=utf-8",
+                    ".css" => "text/css; charset=utf-8", "" => "application/octet-stream" )
+
+# ---- the configuration under test
+)conf";
+
+Process start_lighttpd(const fs::path& prefix, int port, std::string_view config) {
+  fs::create_directories(prefix / "uploads");
+  const std::map<std::string, std::string> values{
+      {"PORT", std::to_string(port)}, {"PREFIX", prefix.string()}, {"WWW", (source_dir() / "www").string()}};
+  write_file(prefix / "lighttpd.conf", render(std::string(kLighttpdBase) + std::string(config) + '\n', values));
+  // As root, lighttpd stays root (no server.username): loopback-only, and it can reach the
+  // 0700 temp dir. Backends it spawns (bin-path) run as root too.
+  return Process({"/usr/sbin/lighttpd", "-D", "-f", (prefix / "lighttpd.conf").string()}, prefix / "lighttpd.log",
+                 {{}, prefix});
+}
+
+// True while a process other than a zombie is in process group `group` (from /proc: a zombie
+// whose parent never reaps it must not count).
+bool group_alive(pid_t group) {
+  std::error_code ignored;
+  for (const auto& entry : fs::directory_iterator("/proc", ignored)) {
+    // /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces.
+    const std::string stat = read_file(entry.path() / "stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z') continue;
+    std::istringstream fields(stat.substr(close + 2));
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    if (fields >> state >> ppid >> pgrp && pgrp == group) return true;
+  }
+  return false;
+}
+
+// Stops a server's leader, then waits for the rest of its process group (workers, spawned
+// backends) to end, so that nothing still writes into the temp dir when it is removed;
+// SIGKILL to the group for what is left after 10 s.
+ExitStatus stop_with_group(Process& process) {
+  const pid_t group = process.pid();
+  const ExitStatus status = process.stop();
+  if (group > 0 && !wait_until([&] { return !group_alive(group); }, 10s)) {
+    std::cerr << "process group " << group << " still running 10 s after its leader: SIGKILL\n";
+    ::kill(-group, SIGKILL);
+    wait_until([&] { return !group_alive(group); }, 2s);
+  }
+  return status;
+}
+
+bool all_ports_accept(int port, const std::vector<int>& extra_ports) {
+  return can_connect_tcp(port) && std::all_of(extra_ports.begin(), extra_ports.end(), can_connect_tcp);
+}
+
+}  // namespace
+
+LighttpdServer::LighttpdServer(const TempDir& dir, std::string_view config, std::vector<int> extra_ports)
+    : prefix_(dir / "lighttpd"), port_(free_port()), process_(start_lighttpd(prefix_, port_, config)) {
+  await_start(
+      "lighttpd", process_, [&] { return all_ports_accept(port_, extra_ports); },
+      [&] { return process_.log() + error_log(); });
+}
+
+ExitStatus LighttpdServer::stop() { return stop_with_group(process_); }
+
+std::string LighttpdServer::url(std::string_view path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+}
+
+// ---- apache
+
+std::vector<std::string> apache_complaints(std::string_view error_log) {
+  // Apache's own lines read "[module:level] [pid ...] AHnnnnn: ..."; cppapi's stderr lines
+  // (mod_fcgid, mod_cgid) have no "[module:level]" and never match.
+  return grep_lines(error_log, {":error]", ":crit]", ":alert]", ":emerg]", "[fcgid:warn]", "[proxy:warn]",
+                                "[proxy_fcgi:warn]", "[cgid:warn]", "[cgi:warn]", "[http2:warn]"});
+}
+
+namespace {
+
+constexpr std::string_view kApacheBase =
+    R"conf(# httpd.conf written by the cppAPI integration tests: self-contained, no /etc/apache2.
+ServerRoot "@PREFIX@"
+ServerName 127.0.0.1
+PidFile "@PREFIX@/httpd.pid"
+DefaultRuntimeDir "@PREFIX@/run"
+Mutex file:@PREFIX@/run default
+@USER@
+Listen 127.0.0.1:@PORT@
+@LISTEN@
+@LOAD_MODULES@
+StartServers 1
+ServerLimit 2
+ThreadsPerChild 25
+MaxRequestWorkers 50
+MinSpareThreads 5
+MaxSpareThreads 50
+Timeout 30
+
+ErrorLog "@PREFIX@/error.log"
+LogLevel warn
+LogFormat "%h \"%r\" %>s %b %D" short
+CustomLog "@PREFIX@/access.log" short
+TypesConfig /etc/mime.types
+DirectoryIndex index.html
+DocumentRoot "@WWW@"
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory "@WWW@">
+    Require all granted
+</Directory>
+<IfModule fcgid_module>
+    FcgidIPCDir "@PREFIX@/fcgid"
+    FcgidProcessTableFile "@PREFIX@/fcgid/table"
+</IfModule>
+<IfModule cgid_module>
+    ScriptSock "@PREFIX@/run/cgid.sock"
+</IfModule>
+<IfModule ssl_module>
+    SSLSessionCache "shmcb:@PREFIX@/run/ssl_scache(512000)"
+</IfModule>
+
+# ---- the configuration under test
+)conf";
+
+std::string load_modules(std::vector<std::string> modules) {
+  const auto has = [&](std::string_view name) {
+    return std::find(modules.begin(), modules.end(), name) != modules.end();
+  };
+  if (has("proxy_fcgi") && !has("proxy"))
+    modules.insert(std::find(modules.begin(), modules.end(), "proxy_fcgi"), "proxy");
+  if (has("ssl") && !has("socache_shmcb")) modules.push_back("socache_shmcb");  // for SSLSessionCache
+  std::vector<std::string> all{"mpm_event", "authz_core", "mime", "alias", "dir", "setenvif"};
+  for (auto& module : modules)
+    if (std::find(all.begin(), all.end(), module) == all.end()) all.push_back(std::move(module));
+  std::string lines;
+  for (const auto& module : all) {
+    const fs::path file = fs::path("/usr/lib/apache2/modules") / ("mod_" + module + ".so");
+    if (!fs::exists(file)) throw std::runtime_error("Apache module not installed: " + file.string());
+    lines += "LoadModule " + module + "_module " + file.string() + '\n';
+  }
+  return lines;
+}
+
+Process start_apache(const TempDir& dir, const fs::path& prefix, int port, const ApacheServer::Options& options) {
+  fs::create_directories(prefix / "run");
+  fs::create_directories(prefix / "fcgid");
+  std::string user;
+  if (::geteuid() == 0) {
+    // Apache will not serve as root (only builds with -DBIG_SECURITY_HOLE do): its children,
+    // mod_fcgid's processes, CGI programs and the socket connections of mod_proxy_fcgi run as
+    // www-data. For the tests only, let www-data traverse the temp dir (mkdtemp made it 0700)
+    // and own the directories those processes write to.
+    user = "User www-data\nGroup www-data";
+    fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                    fs::perms::others_read | fs::perms::others_exec);
+    const passwd* www_data = ::getpwnam("www-data");
+    if (www_data == nullptr) throw std::runtime_error("no user www-data for Apache's children");
+    for (const auto* sub : {"run", "fcgid"})
+      if (::chown((prefix / sub).c_str(), www_data->pw_uid, www_data->pw_gid) != 0)
+        throw_errno("chown " + (prefix / sub).string());
+  }
+  std::string listen;
+  for (const int extra : options.extra_ports) listen += "Listen 127.0.0.1:" + std::to_string(extra) + '\n';
+  const std::map<std::string, std::string> values{
+      {"PORT", std::to_string(port)},
+      {"PREFIX", prefix.string()},
+      {"WWW", www_for_other_users(dir).string()},
+      {"USER", user},
+      {"LISTEN", listen},
+      {"LOAD_MODULES", load_modules(options.modules)},
+  };
+  write_file(prefix / "httpd.conf", render(std::string(kApacheBase) + options.config + '\n', values));
+  // -DFOREGROUND: the parent stays in front and ends its children on SIGTERM. No -X (one
+  // process, no children: not how Apache runs).
+  return Process({"/usr/sbin/apache2", "-f", (prefix / "httpd.conf").string(), "-DFOREGROUND"}, prefix / "apache.log",
+                 {{"LANG=C"}, prefix});
+}
+
+}  // namespace
+
+ApacheServer::ApacheServer(const TempDir& dir, Options options)
+    : prefix_(dir / "apache"), port_(free_port()), process_(start_apache(dir, prefix_, port_, options)) {
+  await_start(
+      "apache", process_, [&] { return all_ports_accept(port_, options.extra_ports); },
+      [&] { return process_.log() + error_log(); });
+}
+
+ExitStatus ApacheServer::stop() { return stop_with_group(process_); }
+
+std::string ApacheServer::url(std::string_view path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+}
+
 // ---- HTTP
 
 std::string HttpResponse::header(std::string_view name) const {
@@ -468,6 +782,11 @@ std::size_t collect_header(char* data, std::size_t size, std::size_t count, void
 
 HttpResponse http(std::string_view method, const std::string& url, std::string_view body,
                   const std::vector<std::string>& headers) {
+  return http(method, url, body, headers, HttpOptions{});
+}
+
+HttpResponse http(std::string_view method, const std::string& url, std::string_view body,
+                  const std::vector<std::string>& headers, const HttpOptions& options) {
   static const CURLcode global_init = curl_global_init(CURL_GLOBAL_DEFAULT);
   HttpResponse response;
   if (global_init != CURLE_OK) {
@@ -484,7 +803,15 @@ HttpResponse http(std::string_view method, const std::string& url, std::string_v
 
   CURL* h = curl.get();
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(h, CURLOPT_HTTP_VERSION, options.http_version);
+  const std::string ca_file = options.ca_file.string();
+  if (ca_file.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+  } else {
+    curl_easy_setopt(h, CURLOPT_CAINFO, ca_file.c_str());
+    curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);  // the test certificate and nothing else
+  }
   curl_easy_setopt(h, CURLOPT_NOPROXY, "*");  // a proxy from the environment must not answer for our servers
   curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -508,6 +835,7 @@ HttpResponse http(std::string_view method, const std::string& url, std::string_v
   response.curl_code = curl_easy_perform(h);
   if (response.curl_code != CURLE_OK) response.curl_error = *error ? error : curl_easy_strerror(response.curl_code);
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &response.http_version);
   if (const auto found = response.headers.find("content-length"); found != response.headers.end()) {
     std::size_t length = 0;
     const auto& text = found->second;

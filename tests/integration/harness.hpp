@@ -105,6 +105,13 @@ class Process {
 fs::path cppapi_binary();
 /// The repository (for deploy/ and www/): $CPPAPI_SOURCE_DIR, else the build's CPPAPI_SOURCE_DIR.
 fs::path source_dir();
+/// cppapi_binary() for servers that run it as another user (Apache's children as www-data,
+/// spawn-fcgi -u www-data): when the test runs as root, a copy in `dir`, and `dir` opened to
+/// everyone (0755), since the build tree may sit in a home directory only root can enter.
+/// Otherwise the binary itself.
+fs::path cppapi_binary_for_other_users(const TempDir& dir);
+/// The repo's www/ likewise: when the test runs as root, a copy in `dir` (opened to everyone).
+fs::path www_for_other_users(const TempDir& dir);
 
 /// `cppapi serve --listen unix:<dir>/cppapi.sock --threads T [extra_args]`, log in <dir>/cppapi.log.
 /// The constructor returns once the socket accepts connections, and throws if it never does.
@@ -114,12 +121,13 @@ class CppapiServer {
     int threads = 4;
     std::vector<std::string> extra_args;
     std::vector<std::string> env;
+    int tcp_port = 0;  ///< if set: `--listen 127.0.0.1:<tcp_port>` instead of the unix socket
   };
 
   explicit CppapiServer(const TempDir& dir);
   CppapiServer(const TempDir& dir, Options options);
 
-  const fs::path& socket() const { return socket_; }
+  const fs::path& socket() const { return socket_; }  ///< unused with Options::tcp_port
   Process& process() { return process_; }
   std::string log() const { return process_.log(); }
   ExitStatus stop() { return process_.stop(); }
@@ -160,6 +168,95 @@ class NginxServer {
 /// The shipped nginx `location /api/` snippet with its socket replaced by `socket`.
 std::string nginx_api_location(const fs::path& socket);
 
+// ---- shipped deploy files, TLS, lighttpd and apache
+
+/// Literal replacements for a shipped config: each `first` (a path, a port, a line) becomes `second`.
+using Substitutions = std::vector<std::pair<std::string, std::string>>;
+
+/// `text` with every occurrence of each `first` replaced by its `second`, in order. Throws
+/// std::runtime_error naming `what` if a `first` does not occur: a test must never run a
+/// shipped config it failed to adapt (or one that changed under it).
+std::string substitute(std::string text, const Substitutions& substitutions, std::string_view what = "text");
+
+/// The shipped file <repo>/deploy/<relative> with `substitutions` applied.
+std::string deploy_file(std::string_view relative, const Substitutions& substitutions = {});
+
+/// A self-signed certificate for localhost, 127.0.0.1 and ::1, made at run time by the shipped
+/// deploy/tls/make-self-signed.sh (openssl) in `dir`.
+struct TestCertificate {
+  fs::path certificate;  ///< <dir>/fullchain.pem
+  fs::path key;          ///< <dir>/privkey.pem (mode 0600)
+};
+TestCertificate make_test_certificate(const fs::path& dir);
+
+/// Complaints in a lighttpd error log: the backend or TLS layer misbehaved.
+std::vector<std::string> lighttpd_complaints(std::string_view error_log);
+/// Complaints in an Apache error log: error level and up, and the FastCGI/CGI modules' warnings.
+/// cppapi's own lines (its stderr under mod_fcgid and mod_cgid) do not count.
+std::vector<std::string> apache_complaints(std::string_view error_log);
+
+/// lighttpd in the foreground (`lighttpd -D -f <dir>/lighttpd/lighttpd.conf`) on a free port of
+/// 127.0.0.1, serving the repo's www/, with the URL parsing options of Debian's lighttpd.conf
+/// (what a user of the package runs) and `config` appended, e.g. the shipped
+/// deploy/lighttpd/cppapi-*.conf made to point at test paths. Placeholders in `config`:
+/// @PORT@, @PREFIX@ (<dir>/lighttpd). `extra_ports` are sockets `config` opens
+/// ($SERVER["socket"]); the constructor waits until they all accept.
+class LighttpdServer {
+ public:
+  LighttpdServer(const TempDir& dir, std::string_view config, std::vector<int> extra_ports = {});
+
+  int port() const { return port_; }
+  std::string url(std::string_view path) const;  ///< "http://127.0.0.1:<port>" + path
+  const fs::path& prefix() const { return prefix_; }
+  fs::path error_log_file() const { return prefix_ / "error.log"; }
+  std::string error_log() const { return read_file(error_log_file()); }
+  Process& process() { return process_; }
+  /// SIGTERM; returns once lighttpd and the backends it spawned (bin-path) are gone.
+  ExitStatus stop();
+
+ private:
+  fs::path prefix_;
+  int port_;
+  Process process_;
+};
+
+/// Apache httpd in the foreground (`apache2 -f <dir>/apache/httpd.conf -DFOREGROUND`) on a free
+/// port of 127.0.0.1, from a self-contained httpd.conf: no /etc/apache2 config, no envvars,
+/// every file it writes under <dir>/apache; mpm_event, www_for_other_users(dir) as
+/// DocumentRoot, and `Options::config` appended.
+/// Apache refuses to serve as root, so when the test runs as root its children run as
+/// www-data: the constructor then makes `dir` world-readable (0755) and hands the module
+/// directories to www-data; a program they run must come from cppapi_binary_for_other_users(),
+/// and a unix socket they connect to (mod_proxy_fcgi) needs mode 0666.
+class ApacheServer {
+ public:
+  struct Options {
+    /// Modules beyond the base set (mpm_event, authz_core, mime, alias, dir, setenvif), as
+    /// named by their file mod_<name>.so: "fcgid", "proxy", "proxy_fcgi", "cgid", "ssl", ...
+    std::vector<std::string> modules;
+    /// Appended to httpd.conf. Placeholders: @PORT@, @PREFIX@ (<dir>/apache), @WWW@.
+    std::string config;
+    /// More `Listen 127.0.0.1:PORT` lines (e.g. for <VirtualHost *:PORT> in `config`), waited for too.
+    std::vector<int> extra_ports;
+  };
+
+  ApacheServer(const TempDir& dir, Options options);
+
+  int port() const { return port_; }
+  std::string url(std::string_view path) const;  ///< "http://127.0.0.1:<port>" + path
+  const fs::path& prefix() const { return prefix_; }
+  fs::path error_log_file() const { return prefix_ / "error.log"; }
+  std::string error_log() const { return read_file(error_log_file()); }
+  Process& process() { return process_; }
+  /// SIGTERM; returns once Apache and all its children (mod_fcgid's processes too) are gone.
+  ExitStatus stop();
+
+ private:
+  fs::path prefix_;
+  int port_;
+  Process process_;
+};
+
 /// One HTTP exchange. Header names are lower-cased.
 struct HttpResponse {
   long status = 0;
@@ -168,6 +265,7 @@ struct HttpResponse {
   std::optional<std::size_t> content_length;  ///< parsed from the first Content-Length header
   CURLcode curl_code = CURLE_OK;
   std::string curl_error;
+  long http_version = 0;  ///< CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_0, ... (0 if none)
 
   /// The first value of header `name` (lower case), or "" if absent.
   std::string header(std::string_view name) const;
@@ -177,7 +275,19 @@ std::ostream& operator<<(std::ostream& out, const HttpResponse& response);
 
 /// One request on a fresh connection (HTTP/1.1, no proxy, no reuse, 10 s timeout).
 /// HEAD does not wait for a body; `headers` are "Name: value" lines.
+/// An https:// URL is not verified (see HttpOptions::ca_file).
 HttpResponse http(std::string_view method, const std::string& url, std::string_view body = {},
                   const std::vector<std::string>& headers = {});
+
+struct HttpOptions {
+  /// https: trust exactly this certificate (PEM; e.g. TestCertificate::certificate) and check
+  /// that it names the URL's host. Empty: no verification at all.
+  fs::path ca_file;
+  /// CURL_HTTP_VERSION_1_1, or CURL_HTTP_VERSION_2TLS to offer HTTP/2 over TLS (ALPN).
+  long http_version = CURL_HTTP_VERSION_1_1;
+};
+/// http() with options; HttpResponse::http_version tells what was spoken.
+HttpResponse http(std::string_view method, const std::string& url, std::string_view body,
+                  const std::vector<std::string>& headers, const HttpOptions& options);
 
 }  // namespace cppapi::test

@@ -13,7 +13,8 @@ namespace cppapi {
 class Request {
  public:
   /// `envp` is a CGI-style array of "NAME=value" strings ending with nullptr.
-  Request(const char* const* envp, std::string body) : envp_(envp), body_(std::move(body)) {}
+  /// `body` must outlive the Request.
+  Request(const char* const* envp, std::string_view body) : envp_(envp), body_(body) {}
 
   /// Any CGI/FastCGI parameter (REQUEST_METHOD, REMOTE_ADDR, ...); empty when absent.
   std::string_view param(std::string_view name) const;
@@ -26,7 +27,7 @@ class Request {
   /// True when the front server terminated TLS for this request.
   bool https() const;
   /// The raw body bytes of a POST (empty otherwise).
-  const std::string& body() const { return body_; }
+  std::string_view body() const { return body_; }
 
   /// Set by the dispatcher once the call is parsed.
   std::string_view call() const { return call_; }
@@ -38,7 +39,7 @@ class Request {
 
  private:
   const char* const* envp_;
-  std::string body_;
+  std::string_view body_;
   std::string call_;
   Args args_;
 };
