@@ -5,7 +5,7 @@ TEST_BUILD_DIR ?= build/test
 PORT           ?= 8080
 CMAKE_FLAGS    ?= -G Ninja
 
-.PHONY: all deps build run test unit clean
+.PHONY: all deps build run test check clean
 
 all: build
 
@@ -19,11 +19,46 @@ build: deps
 run: build
 	deploy/run-local.sh --port $(PORT) --cppapi $(BUILD_DIR)/cppapi
 
+# Everything: the suites in a normal build, then again under ASan+UBSan and TSan,
+# then each fuzz target for a short while. `make check` is the first part alone.
+test: check
+	$(MAKE) --no-print-directory asan tsan fuzz
+
 # The test build also registers the test-only calls in tests/calls/.
-test: deps
+check: deps
 	cmake -S . -B $(TEST_BUILD_DIR) $(CMAKE_FLAGS) -DCPPAPI_TEST_CALLS=ON
 	cmake --build $(TEST_BUILD_DIR)
-	ctest --test-dir $(TEST_BUILD_DIR) --output-on-failure --timeout 600
+	ctest --test-dir $(TEST_BUILD_DIR) --output-on-failure --timeout 600 -j 2
 
 clean:
-	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR) build/asan build/tsan build/fuzz
+
+# Sanitizer and fuzz builds from CMakePresets.json, each in build/<preset>.
+# `make fuzz` runs every libFuzzer target for 20 s; `make fuzz-long FUZZ_SECONDS=600`
+# runs each for FUZZ_SECONDS (default 600). New corpus entries stay in the build tree;
+# a crash fails the run and leaves its input in build/fuzz/tests/fuzz/<concept>/artifacts/.
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS    ?= 2
+
+.PHONY: fuzz fuzz-long asan tsan
+
+fuzz: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz
+	ctest --preset fuzz -j $(FUZZ_JOBS)
+
+fuzz-long: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz
+	CPPAPI_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --preset fuzz -j $(FUZZ_JOBS) --timeout $$(( $(FUZZ_SECONDS) + 300 ))
+
+# Unit and integration tests under ASan+UBSan (gcc), and under TSan (clang).
+asan: deps
+	cmake --preset asan
+	cmake --build --preset asan
+	ctest --preset asan -j 2
+
+tsan: deps
+	cmake --preset tsan
+	cmake --build --preset tsan
+	ctest --preset tsan -j 2

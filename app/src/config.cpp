@@ -130,7 +130,7 @@ void load_config_file(const std::string& path, Settings& settings) {
   }
   for (const auto& [key, node] : table) {
     const auto line = node.source().begin.line;
-    const auto where = [&] { return fmt::format("{}:{}: {}", path, line, key.str()); };
+    const auto where = [&, &name = key] { return fmt::format("{}:{}: {}", path, line, name.str()); };
     const SettingKey* entry = find_key(key.str());
     if (!entry) throw std::runtime_error(fmt::format("{}: unknown key", where()));
     const auto apply_node = [&](const toml::node& value) {

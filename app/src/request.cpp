@@ -8,6 +8,7 @@ namespace cppapi {
 
 std::string_view Request::param(std::string_view name) const {
   // strncmp stops at the first differing byte, so most entries cost a byte or two.
+  if (name.find('\0') != std::string_view::npos) return {};  // strncmp would stop early and read past
   for (const char* const* entry = envp_; entry && *entry; ++entry) {
     if (std::strncmp(*entry, name.data(), name.size()) == 0 && (*entry)[name.size()] == '=')
       return std::string_view(*entry + name.size() + 1);

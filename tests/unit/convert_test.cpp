@@ -33,6 +33,7 @@ TEST(Convert, IntegerRefusalsNamePositionTypeAndValue) {
   EXPECT_EQ(refusal<int>("2147483648"), "argument 1: out of range for integer, got \"2147483648\"");
   EXPECT_EQ(refusal<long>("99999999999999999999"), "argument 1: out of range for integer, got \"99999999999999999999\"");
   EXPECT_EQ(refusal<long>("12abc"), "argument 1: expected integer, got \"12abc\"");  // trailing junk
+  EXPECT_EQ(refusal<int>("99999999999abc"), "argument 1: expected integer, got \"99999999999abc\"");
   EXPECT_EQ(refusal<long>(""), "argument 1: expected integer, got \"\"");
   EXPECT_EQ(refusal<long>(" 1"), "argument 1: expected integer, got \" 1\"");
   EXPECT_EQ(refusal<long>("+1"), "argument 1: expected integer, got \"+1\"");

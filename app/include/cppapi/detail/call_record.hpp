@@ -93,15 +93,20 @@ auto call_typed(const Args& args, std::index_sequence<I...>, auto&&... leading) 
   return Handler(leading..., std::get<I>(std::move(values))...);
 }
 
+// A named template rather than a generic lambda: clang checks a lambda's discarded
+// `if constexpr` branch when it does not depend on the lambda's own parameters.
+template <auto Handler, class R, class... Rest>
+auto call_after_request(const Request& request, const Args& args, TypeList<R, Rest...>) {
+  if constexpr (sizeof...(Rest) == 1 && (std::is_same_v<Rest, Args> && ...))
+    return Handler(request, args);
+  else
+    return call_typed<Handler, Rest...>(args, std::index_sequence_for<Rest...>{}, request);
+}
+
 template <auto Handler, class... P>
 auto call_with(const Request& request, const Args& args, TypeList<P...>) {
   if constexpr (sizeof...(P) >= 1 && std::is_same_v<std::tuple_element_t<0, std::tuple<P..., void>>, Request>) {
-    return [&]<class R, class... Rest>(TypeList<R, Rest...>) {
-      if constexpr (sizeof...(Rest) == 1 && (std::is_same_v<Rest, Args> && ...))
-        return Handler(request, args);
-      else
-        return call_typed<Handler, Rest...>(args, std::index_sequence_for<Rest...>{}, request);
-    }(TypeList<P...>{});
+    return call_after_request<Handler>(request, args, TypeList<P...>{});
   } else if constexpr (sizeof...(P) == 1 && (std::is_same_v<P, Args> && ...)) {
     return Handler(args);
   } else {

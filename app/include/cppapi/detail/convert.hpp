@@ -55,8 +55,9 @@ T convert_argument(std::string_view text, std::size_t position) {
     T value{};
     const char* const end = text.data() + text.size();
     const auto [stop, error] = std::from_chars(text.data(), end, value);
+    // Trailing junk first: "99999999999abc" is not a number at all, whatever its digits.
+    if (error == std::errc::invalid_argument || stop != end || text.empty()) throw_bad_argument(position, type_name<T>(), text);
     if (error == std::errc::result_out_of_range) throw_bad_argument(position, type_name<T>(), text, "out of range for");
-    if (error != std::errc{} || stop != end || text.empty()) throw_bad_argument(position, type_name<T>(), text);
     if constexpr (std::is_floating_point_v<T>) {
       if (!std::isfinite(value)) throw_bad_argument(position, "finite number", text);
     }
