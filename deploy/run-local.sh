@@ -78,7 +78,11 @@ wait_for() {
   fail "$what" "did not come up within 10 s"
 }
 
-"$cppapi" serve --listen "unix:$sock" --threads 4 </dev/null >"$tmp/cppapi.log" 2>&1 &
+# As root (CI, a container) cppapi refuses to serve unless told which user to be:
+# this loopback-only dev server stays root, like nginx below.
+as_user=()
+if ((EUID == 0)); then as_user=(--user root); fi
+"$cppapi" serve --listen "unix:$sock" --threads 4 "${as_user[@]}" </dev/null >"$tmp/cppapi.log" 2>&1 &
 cppapi_pid=$!
 wait_for cppapi "$cppapi_pid" \
   perl -MIO::Socket::UNIX -e 'IO::Socket::UNIX->new(Peer => $ARGV[0]) or exit 1' "$sock"

@@ -2,6 +2,7 @@
 #include "command_line.hpp"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cstdlib>
@@ -21,6 +22,8 @@
 #include "dispatcher.hpp"
 #include "listen_socket.hpp"
 #include "log.hpp"
+#include "peer_allow_list.hpp"
+#include "privileges.hpp"
 #include "process_master.hpp"
 #include "reply_writer.hpp"
 #include "signals.hpp"
@@ -77,6 +80,8 @@ Settings load_settings(const std::string& config_path, const Flags& flags) {
 int serve_on(const Settings& settings, const Registry& registry, int listen_fd, std::string_view how,
              ListenSocket* opened, std::function<Settings()> reload) {
   take_over_signals();
+  const PeerAllowList peers = PeerAllowList::from(settings.allow_from, std::getenv("FCGI_WEB_SERVER_ADDRS"));
+  if (!peers.allows_all()) spdlog::info("cppapi: TCP connections accepted from {} only", peers.describe());
   const std::string shape = settings.processes > 0
                                 ? fmt::format("{} x {} (processes x threads)", settings.processes, settings.threads)
                                 : fmt::format("{} threads", settings.threads);
@@ -93,8 +98,37 @@ int serve(const std::string& config_path, const Flags& flags, const Registry& re
   if (settings.processes == 0 && (settings.max_requests > 0 || settings.request_timeout_ms > 0))
     throw std::runtime_error("max_requests and request_timeout end the serving process; give --processes N so that a "
                              "master replaces it");
+  // Everything that can be refused is refused before the socket exists.
+  (void)PeerAllowList::from(settings.allow_from, std::getenv("FCGI_WEB_SERVER_ADDRS"));
+  const bool unix_socket = settings.listen.rfind("unix:", 0) == 0;
+  if (!unix_socket && (!settings.socket_owner.empty() || !settings.socket_group.empty()))
+    throw std::runtime_error("socket_owner and socket_group apply to a unix socket only");
+  const bool root = ::geteuid() == 0;
+  if (root && settings.user.empty()) throw std::runtime_error(std::string(kRootWithoutUser));
+  std::optional<Account> switch_to;
+  gid_t switch_gid = static_cast<gid_t>(-1);
+  if (!settings.user.empty()) {
+    const Account account = find_user(settings.user);
+    switch_gid = settings.group.empty() ? account.gid : find_group(settings.group);
+    if (!root && (account.uid != ::geteuid() || switch_gid != ::getegid()))
+      throw std::runtime_error(fmt::format("--user {}: only root can switch to another user", settings.user));
+    if (root && account.uid != 0) switch_to = account;
+  } else if (!settings.group.empty()) {
+    throw std::runtime_error("--group needs --user");
+  }
+  uid_t socket_owner = settings.socket_owner.empty() ? static_cast<uid_t>(-1) : find_user(settings.socket_owner).uid;
+  const gid_t socket_group = settings.socket_group.empty() ? static_cast<gid_t>(-1) : find_group(settings.socket_group);
+  if (switch_to && settings.socket_owner.empty()) socket_owner = switch_to->uid;
+
   setup_logging(settings.log_file, settings.access_log);
   ListenSocket socket = ListenSocket::open(settings.listen, settings.backlog, settings.socket_mode);
+  socket.set_owner(socket_owner, socket_group);
+  if (switch_to) {
+    drop_privileges(*switch_to, switch_gid);  // before any thread or worker exists
+    spdlog::info("cppapi: running as user {} (uid {}, gid {})", switch_to->name, switch_to->uid, switch_gid);
+  } else if (::geteuid() == 0) {
+    spdlog::info("cppapi: running as root (--user root): a bug in any call runs with every privilege");
+  }
   const std::string how =
       fmt::format("{}, listening on {}", settings.processes > 0 ? "own pool" : "own process", socket.spec());
   const int status = serve_on(settings, registry, socket.fd(), how, &socket, load);
@@ -146,6 +180,9 @@ int run_detected_mode(const Registry& registry, const CLI::App& app) {
     return run_cgi(dispatcher);
   }
   setup_logging(settings.log_file, settings.access_log);
+  if (::geteuid() == 0)
+    spdlog::warn("cppapi: running as root under {}; have the supervisor start it as an ordinary user",
+                 describe(mode));
   // Threads woken together by poll() must not block in accept(): a blocked one would
   // never see a stop. The flag is shared with whoever passed the socket; they do not accept on it.
   const int listen_fd = inherited_listen_fd(mode);

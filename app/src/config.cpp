@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "config.hpp"
 
+#include "peer_allow_list.hpp"
+
 #include <algorithm>
 #include <charconv>
 
@@ -72,6 +74,19 @@ const std::vector<SettingKey> kKeys = {
      }},
     {"socket_mode", "permissions of a unix socket, octal", false,
      [](Settings& s, std::string_view v) { s.socket_mode = v; }},
+    {"socket_owner", "owner of a unix socket (user name or uid); default: --user when dropping root", false,
+     [](Settings& s, std::string_view v) { s.socket_owner = v; }},
+    {"socket_group", "group of a unix socket (group name or gid), e.g. www-data for nginx", false,
+     [](Settings& s, std::string_view v) { s.socket_group = v; }},
+    {"allow_from", "TCP peer addresses allowed to connect (repeatable or comma-separated; IPv4 and IPv6, exact)", true,
+     [](Settings& s, std::string_view v) {
+       PeerAllowList::parse(v);  // throws on a bad address
+       s.allow_from.emplace_back(v);
+     }},
+    {"user", "started as root: the user to switch to after opening the socket (root: stay root)", false,
+     [](Settings& s, std::string_view v) { s.user = v; }},
+    {"group", "with --user: the group to switch to instead of the user's own", false,
+     [](Settings& s, std::string_view v) { s.group = v; }},
     {"cors_origin", "an origin allowed to call cross-site (repeatable; * for any)", true,
      [](Settings& s, std::string_view v) { s.cors_origins.emplace_back(v); }},
     {"log_file", "log to this file instead of stderr (reopened on SIGUSR1)", false,

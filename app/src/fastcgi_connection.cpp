@@ -34,7 +34,8 @@ FastcgiConnection::Next FastcgiConnection::next_request(fastcgi::IncomingRequest
       problem_ = parser_.error();
       return Next::kClosed;
     }
-    mid_request_.store(parser_.in_request(), std::memory_order_relaxed);
+    // Bytes of a record not yet whole count as a request begun: they stall the same way.
+    mid_request_.store(parser_.in_request() || consumed_ < input_.size(), std::memory_order_relaxed);
     if (result == fastcgi::RequestParser::Result::kRequestReady) {
       request = parser_.take_request();
       mid_request_.store(false, std::memory_order_relaxed);

@@ -2,6 +2,7 @@
 #include "fastcgi_protocol.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 namespace cppapi::fastcgi {
 namespace {
@@ -129,7 +130,8 @@ RequestParser::Result RequestParser::handle_record(std::uint8_t type, std::uint1
         return Result::kRequestReady;
       }
       current_.body_bytes_seen += content.size();
-      if (current_.body_bytes_seen <= limits_.max_body_bytes) current_.body.append(content);
+      if (!current_.declared_too_large && current_.body_bytes_seen <= limits_.max_body_bytes)
+        current_.body.append(content);
       return Result::kNeedMore;
     case kAbortRequest:
       append_end_request(replies, id, 0, kRequestComplete);
@@ -149,6 +151,14 @@ bool RequestParser::decode_params() {
         value.find('\0') != std::string_view::npos)
       return;
     current_.params.append(name).append(1, '=').append(value).append(1, '\0');
+    if (name == "CONTENT_LENGTH") {
+      // Checked before any body byte is kept; the body that arrives is still counted, as the header may lie.
+      std::size_t declared = 0;
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), declared);
+      current_.declared_too_large = error == std::errc::result_out_of_range ||
+                                    (error == std::errc{} && end == value.data() + value.size() &&
+                                     declared > limits_.max_body_bytes);
+    }
   });
   if (!well_formed) return false;
   current_.envp.clear();

@@ -50,7 +50,8 @@ struct IncomingRequest {
   std::vector<const char*> envp;       ///< into `params`, ending with nullptr
   std::string body;
   std::size_t body_bytes_seen = 0;     ///< all STDIN bytes, also those past the limit
-  bool body_too_large() const { return body_bytes_seen > body.size(); }
+  bool declared_too_large = false;     ///< CONTENT_LENGTH alone is over the limit: nothing kept
+  bool body_too_large() const { return declared_too_large || body_bytes_seen > body.size(); }
 };
 
 /// Turns a byte stream into requests, one at a time (no multiplexing, like every

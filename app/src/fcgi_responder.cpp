@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -102,6 +103,7 @@ FcgiResponder::FcgiResponder(const Dispatcher& dispatcher, int listen_fd, std::f
     : dispatcher_(dispatcher),
       listen_fd_(listen_fd),
       parser_limits_{dispatcher.settings().limits.max_params_bytes, dispatcher.settings().limits.max_body_bytes},
+      allowed_peers_(PeerAllowList::from(dispatcher.settings().allow_from, std::getenv("FCGI_WEB_SERVER_ADDRS"))),
       max_requests_(static_cast<std::uint64_t>(dispatcher.settings().max_requests)),
       request_timeout_(dispatcher.settings().request_timeout_ms),
       on_retire_(std::move(on_retire)) {
@@ -194,11 +196,21 @@ void FcgiResponder::serve_loop(Slot& slot) {
 // socket get their share instead of one process hoarding connections it cannot serve.
 FastcgiConnection* FcgiResponder::accept_one() {
   int fd;
-  do fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+  sockaddr_storage peer{};
+  socklen_t peer_length;
+  do {
+    peer_length = sizeof peer;
+    fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
   if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK) spdlog::warn("accept: {}", std::strerror(errno));
   if (listening_.load()) epoll_set(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &listen_tag_, EPOLLIN | EPOLLONESHOT);
   if (fd < 0) return nullptr;  // a sibling process took it, or out of descriptors
+  const auto* peer_address = reinterpret_cast<const sockaddr*>(&peer);
+  if (!allowed_peers_.allows(peer_address, peer_length)) {
+    spdlog::warn("refused a FastCGI connection from {}: not in allow_from", peer_address_text(peer_address, peer_length));
+    ::close(fd);  // before reading a byte
+    return nullptr;
+  }
   auto* connection = new FastcgiConnection(fd, parser_limits_);
   const std::lock_guard lock(connections_mutex_);
   connections_.insert(connection);
@@ -218,6 +230,13 @@ bool FcgiResponder::serve_connection(FastcgiConnection& connection, Slot& slot) 
   while (true) {
     switch (connection.next_request(incoming)) {
       case FastcgiConnection::Next::kWaiting:
+        // Stopping: close a kept connection once its requests are answered. Parked, it would
+        // bring the web server's next requests here (nginx reuses the connection it used
+        // last) and the stop would never end; nginx retries an idempotent one that finds it closed.
+        if (stopping_.load() && connection.between_requests()) {
+          drop(&connection);
+          return true;
+        }
         park(connection);
         return true;
       case FastcgiConnection::Next::kClosed:

@@ -14,6 +14,7 @@
 
 #include "dispatcher.hpp"
 #include "fastcgi_protocol.hpp"
+#include "peer_allow_list.hpp"
 
 namespace cppapi {
 
@@ -87,6 +88,7 @@ class FcgiResponder {
   const Dispatcher& dispatcher_;
   int listen_fd_;
   fastcgi::ParserLimits parser_limits_;
+  PeerAllowList allowed_peers_;  // TCP peers that may connect (allow_from, else FCGI_WEB_SERVER_ADDRS)
   std::uint64_t max_requests_;
   std::chrono::milliseconds request_timeout_;
   std::function<void(RetireReason)> on_retire_;

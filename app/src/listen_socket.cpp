@@ -123,6 +123,11 @@ ListenSocket ListenSocket::open(const std::string& spec, int backlog, const std:
   return ListenSocket(fd, spec, std::move(unix_path));
 }
 
+void ListenSocket::set_owner(uid_t owner, gid_t group) {
+  if (unix_path_.empty() || (owner == static_cast<uid_t>(-1) && group == static_cast<gid_t>(-1))) return;
+  if (::chown(unix_path_.c_str(), owner, group) != 0) fail(spec_, fmt::format("chown: {}", errno_text()));
+}
+
 ListenSocket::ListenSocket(ListenSocket&& other) noexcept
     : fd_(other.fd_), spec_(std::move(other.spec_)), unix_path_(std::move(other.unix_path_)) {
   other.fd_ = -1;

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include <sys/types.h>
+
 #include <string>
 
 namespace cppapi {
@@ -19,6 +21,10 @@ class ListenSocket {
 
   int fd() const { return fd_; }
   const std::string& spec() const { return spec_; }
+  /// True for unix:PATH.
+  bool is_unix() const { return !unix_path_.empty(); }
+  /// chown() of a unix socket file (-1 leaves that id unchanged); throws naming the cause.
+  void set_owner(uid_t owner, gid_t group);
   /// Closes the socket and removes a unix socket file (only the one this process made).
   void close_and_remove();
   /// Forget the socket file without removing it (a forked child must not remove it).

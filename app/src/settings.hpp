@@ -15,6 +15,11 @@ struct Settings {
   int backlog = 1024;                    ///< listen queue length
   std::string prefix = "/api/";
   std::string socket_mode = "0660";
+  std::string socket_owner;              ///< unix socket owner (user name or uid); empty: unchanged
+  std::string socket_group;              ///< unix socket group (group name or gid); empty: unchanged
+  std::vector<std::string> allow_from;   ///< TCP peers allowed to connect; empty: FCGI_WEB_SERVER_ADDRS, else all
+  std::string user;                      ///< started as root: drop to this user ("root" keeps root)
+  std::string group;                     ///< with user: this group instead of the user's own
   std::vector<std::string> cors_origins; ///< empty: same origin only
   std::string log_file;                  ///< empty: stderr
   bool access_log = true;

@@ -88,6 +88,7 @@ for shape in $SHAPES; do
   socket=$dir/cppapi.sock
   log "$shape: cppapi --processes $processes --threads $threads"
   "$CPPAPI_BIN" serve --listen "unix:$socket" --processes "$processes" --threads "$threads" --access-log false \
+    $( ((EUID == 0)) && echo "--user root") \
     >"$dir/cppapi.log" 2>&1 &
   master=$!
   PIDS+=("$master")

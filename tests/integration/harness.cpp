@@ -356,6 +356,9 @@ std::vector<std::string> serve_argv(const fs::path& socket, const CppapiServer::
       options.tcp_port > 0 ? "127.0.0.1:" + std::to_string(options.tcp_port) : "unix:" + socket.string();
   std::vector<std::string> argv{cppapi_binary(), "serve",     "--listen",
                                 listen,          "--threads", std::to_string(options.threads)};
+  // Run as root (CI), cppapi refuses to serve without being told which user to become.
+  const bool user_given = std::find(options.extra_args.begin(), options.extra_args.end(), "--user") != options.extra_args.end();
+  if (::geteuid() == 0 && !user_given) argv.insert(argv.end(), {"--user", "root"});
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
   return argv;
 }

@@ -257,3 +257,27 @@ TEST(FastcgiReply, SmallReplyIsOneStdoutRecord) {
 
 }  // namespace
 }  // namespace cppapi::fastcgi
+
+namespace cppapi::fastcgi {
+namespace {
+
+TEST(FastcgiParser, DeclaredLengthOverTheLimitKeepsNothing) {
+  ParserLimits limits;
+  limits.max_body_bytes = 100;
+  std::string bytes = begin(1) + params(1, {{"CONTENT_LENGTH", "1000"}}) + record(kStdin, 1, "tiny") + record(kStdin, 1, "");
+  RequestParser parser(limits);
+  std::string_view input = bytes;
+  std::string replies;
+  ASSERT_EQ(parser.consume(input, replies), RequestParser::Result::kRequestReady);
+  const IncomingRequest got = parser.take_request();
+  EXPECT_TRUE(got.body_too_large());
+  EXPECT_EQ(got.body, "");
+
+  bytes = begin(2) + params(2, {{"CONTENT_LENGTH", "4"}}) + record(kStdin, 2, "tiny") + record(kStdin, 2, "");
+  input = bytes;
+  ASSERT_EQ(parser.consume(input, replies), RequestParser::Result::kRequestReady);
+  EXPECT_FALSE(parser.take_request().body_too_large());
+}
+
+}  // namespace
+}  // namespace cppapi::fastcgi

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+// nginx keeping FastCGI connections to cppapi alive, from the shipped
+// deploy/nginx/cppapi-keepalive.conf (`upstream { keepalive 32; }` + `fastcgi_keep_conn on`):
+// connections are reused, more clients (and more kept connections) than threads never stall,
+// and a worker that retires under load costs no request.
+//
+// How reuse is seen: after each of N sequential requests the test lists the unix sockets the
+// cppapi processes hold (/proc/PID/fd, minus those held before the first request). A kept
+// connection outlives its request, so the same single socket in every sample means all N
+// requests went over one connection. Without FCGI_KEEP_CONN cppapi closes the connection after
+// each reply, so a sample shows no connection or a new one each time; the KeepConnOff test
+// checks that this signal does tell the two apart.
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "harness.hpp"
+#include "pool_support.hpp"
+
+namespace cppapi::test {
+namespace {
+
+using ::testing::IsEmpty;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// nginx.conf around the shipped site: the harness's globals, more worker_connections than
+// the default template (a burst of 64 clients needs 64 client + 64 upstream connections).
+std::string nginx_config(bool keep_conn) {
+  Substitutions site{{"server unix:/run/cppapi/cppapi.sock;", "server unix:@SOCKET@;"},
+                     {"listen 80;", "listen 127.0.0.1:@PORT@;"},
+                     {"    listen [::]:80;\n", ""},
+                     {"root /var/www/cppapi;", "root \"@WWW@\";"}};
+  if (!keep_conn) site.push_back({"fastcgi_keep_conn on;", "fastcgi_keep_conn off;"});
+  return R"conf(@USER@
+daemon off;
+master_process on;
+worker_processes 1;
+error_log @PREFIX@/error.log info;
+pid @PREFIX@/nginx.pid;
+events {
+    worker_connections 1024;
+}
+http {
+    access_log @PREFIX@/access.log;
+    client_body_temp_path @PREFIX@/client_body_temp;
+    fastcgi_temp_path @PREFIX@/fastcgi_temp;
+    proxy_temp_path @PREFIX@/proxy_temp;
+    uwsgi_temp_path @PREFIX@/uwsgi_temp;
+    scgi_temp_path @PREFIX@/scgi_temp;
+)conf" + deploy_file("nginx/cppapi-keepalive.conf", site) +
+         "}\n";
+}
+
+/// The inodes of the sockets process `pid` holds ("socket:[123]").
+std::set<std::string> sockets_of(pid_t pid) {
+  std::set<std::string> sockets;
+  std::error_code ignored;
+  for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ignored)) {
+    const std::string target = fs::read_symlink(entry.path(), ignored).string();
+    if (target.rfind("socket:[", 0) == 0) sockets.insert(target);
+  }
+  return sockets;
+}
+
+// Complaints that mean requests waited for a parked thread or found no backend.
+const std::vector<std::string_view> kStallMessages{"upstream timed out", "prematurely closed", "no live upstreams"};
+
+class KeepAlive : public ::testing::Test {
+ protected:
+  /// cppapi with `threads` threads (and `processes` workers under a master if > 0) behind
+  /// nginx from the shipped keep-alive config (or that config with fastcgi_keep_conn off).
+  void start(int threads, int processes = 0, std::vector<std::string> extra_args = {}, bool keep_conn = true) {
+    if (processes > 0) extra_args.insert(extra_args.begin(), {"--processes", std::to_string(processes)});
+    cppapi_.emplace(dir_, CppapiServer::Options{threads, std::move(extra_args), {}});
+    if (processes > 0) {
+      ASSERT_TRUE(wait_until([&] { return workers().size() == static_cast<std::size_t>(processes); }))
+          << "workers: " << workers().size();
+    }
+    baseline_ = all_sockets();  // the listening socket and whatever else cppapi holds before any request
+    nginx_.emplace(dir_, cppapi_->socket(), nginx_config(keep_conn));
+  }
+
+  void TearDown() override {
+    if (nginx_) nginx_->stop();
+    if (cppapi_) {
+      EXPECT_EQ(cppapi_->stop(), (ExitStatus{0, 0}));
+      EXPECT_THAT(sanitizer_reports(cppapi_->log()), IsEmpty());
+    }
+    if (HasFailure()) {
+      if (cppapi_) std::cerr << "--- cppapi log:\n" << cppapi_->log();
+      if (nginx_) std::cerr << "--- nginx error log:\n" << nginx_->error_log();
+    }
+  }
+
+  std::set<pid_t> workers() { return child_pids(cppapi_->process().pid()); }
+
+  std::set<std::string> all_sockets() {
+    std::set<std::string> sockets = sockets_of(cppapi_->process().pid());
+    for (const pid_t worker : workers()) sockets.merge(sockets_of(worker));
+    return sockets;
+  }
+
+  /// The connections the cppapi processes hold right now (from nginx: nothing else connects).
+  std::set<std::string> backend_connections() {
+    std::set<std::string> connections;
+    for (const auto& socket : all_sockets())
+      if (!baseline_.count(socket)) connections.insert(socket);
+    return connections;
+  }
+
+  std::string url(std::string_view call) const { return nginx_->url("/api/" + std::string(call)); }
+
+  /// `count` sequential `add` requests: each must be a fast 200; returns the backend connections
+  /// seen after each one.
+  std::vector<std::set<std::string>> sequential_adds(int count) {
+    std::vector<std::set<std::string>> seen;
+    for (int i = 0; i < count; ++i) {
+      const auto start_time = Clock::now();
+      const auto reply = http("GET", url("add&" + std::to_string(i) + "&1000"));
+      const double took = seconds_since(start_time);
+      EXPECT_EQ(reply.status, 200) << "request " << i << ": " << reply;
+      EXPECT_EQ(reply.body, std::to_string(i + 1000)) << "request " << i;
+      EXPECT_LT(took, 1.0) << "request " << i << " stalled";
+      seen.push_back(backend_connections());
+    }
+    return seen;
+  }
+
+  TempDir dir_;
+  std::optional<CppapiServer> cppapi_;
+  std::optional<NginxServer> nginx_;
+  std::set<std::string> baseline_;
+};
+
+/// "3 distinct connections over 20 requests, 17 samples without one" for messages.
+std::string describe(const std::vector<std::set<std::string>>& seen) {
+  std::set<std::string> distinct;
+  std::size_t empty = 0;
+  for (const auto& sample : seen) {
+    distinct.insert(sample.begin(), sample.end());
+    empty += sample.empty() ? 1 : 0;
+  }
+  std::ostringstream out;
+  out << distinct.size() << " distinct backend connection(s) over " << seen.size() << " requests, " << empty
+      << " sample(s) without an open one";
+  return out.str();
+}
+
+/// True if one and the same connection was open after every request: they all used it.
+bool one_connection_throughout(const std::vector<std::set<std::string>>& seen) {
+  return !seen.empty() && seen.front().size() == 1 &&
+         std::all_of(seen.begin(), seen.end(), [&](const auto& sample) { return sample == seen.front(); });
+}
+
+// ---- reuse
+
+TEST_F(KeepAlive, SequentialRequestsReuseOneConnection) {
+  start(2);
+  const auto seen = sequential_adds(20);
+  EXPECT_TRUE(one_connection_throughout(seen)) << describe(seen);
+  EXPECT_THAT(nginx_complaints(nginx_->error_log()), IsEmpty());
+}
+
+TEST_F(KeepAlive, SequentialRequestsReuseOneConnectionToAWorkerPool) {
+  start(2, 2);
+  const auto seen = sequential_adds(20);
+  EXPECT_TRUE(one_connection_throughout(seen)) << describe(seen);
+  EXPECT_THAT(nginx_complaints(nginx_->error_log()), IsEmpty());
+}
+
+// The control for the two tests above: the same config without fastcgi_keep_conn (nginx then
+// never sets FCGI_KEEP_CONN) must show up as one connection per request.
+TEST_F(KeepAlive, KeepConnOffOpensAConnectionPerRequest) {
+  start(2, 0, {}, /*keep_conn=*/false);
+  const auto seen = sequential_adds(20);
+  EXPECT_FALSE(one_connection_throughout(seen)) << describe(seen);
+}
+
+// ---- more clients than threads
+
+TEST_F(KeepAlive, SixteenClientsOnTwoThreadsMixingCallsAllSucceed) {
+  constexpr int kClients = 16, kRequests = 10;
+  start(2);
+  std::mutex mutex;
+  std::vector<std::string> failures;
+  std::atomic<int> ok{0};
+  const auto fail = [&](const std::string& what, const HttpResponse& reply) {
+    std::ostringstream text;
+    text << what << ": " << reply;
+    const std::lock_guard lock(mutex);
+    failures.push_back(text.str());
+  };
+  std::vector<std::thread> clients;
+  const auto start_time = Clock::now();
+  for (int c = 0; c < kClients; ++c)
+    clients.emplace_back([&, c] {
+      for (int r = 0; r < kRequests; ++r) {
+        const std::string tag = "c" + std::to_string(c) + "r" + std::to_string(r);
+        switch ((c + r) % 3) {
+          case 0: {
+            const auto reply = http("GET", url("test/sleep&20"));
+            if (reply.status != 200 || reply.body != "slept 20") fail(tag + " sleep", reply);
+            else ++ok;
+            break;
+          }
+          case 1: {
+            const auto reply = http("GET", url("add&" + std::to_string(c) + "&" + std::to_string(r)));
+            if (reply.status != 200 || reply.body != std::to_string(c + r)) fail(tag + " add", reply);
+            else ++ok;
+            break;
+          }
+          default: {
+            // 100 KB, different for every request: a body that went to the wrong request shows.
+            std::string body(100 * 1024, 'a' + static_cast<char>((c * kRequests + r) % 26));
+            body.replace(0, tag.size(), tag);
+            const auto reply = http("POST", url("test/inspect&" + tag), body, {"Content-Type: text/plain"});
+            const auto seen = nlohmann::json::parse(reply.body, nullptr, false);
+            if (reply.status != 200 || !seen.is_object() || seen.value("body", "") != body ||
+                seen["args"] != nlohmann::json::array({tag}) || reply.content_length != reply.body.size())
+              fail(tag + " POST", reply);
+            else ++ok;
+          }
+        }
+      }
+    });
+  for (auto& client : clients) client.join();
+  const double took = seconds_since(start_time);
+
+  EXPECT_EQ(ok.load(), kClients * kRequests);
+  EXPECT_THAT(failures, IsEmpty());
+  EXPECT_LT(took, 10.0);
+  const std::string error_log = nginx_->error_log();
+  EXPECT_THAT(grep_lines(error_log, kStallMessages), IsEmpty());
+  EXPECT_THAT(nginx_complaints(error_log), IsEmpty());
+}
+
+// 64 clients at once on 2 threads: nginx opens a connection per waiting request and keeps 32
+// of them afterwards. Those idle connections outnumber the threads (with libfcgi every thread
+// would now sit on one and the next requests would wait for fastcgi_read_timeout); here they
+// cost nothing and the next requests are answered at once.
+TEST_F(KeepAlive, BurstOfSixtyFourOnTwoThreadsThenIdleConnectionsCostNothing) {
+  constexpr int kClients = 64;
+  start(2);
+  std::vector<HttpResponse> replies(kClients);
+  std::vector<std::thread> clients;
+  const auto start_time = Clock::now();
+  for (int c = 0; c < kClients; ++c) clients.emplace_back([&, c] { replies[c] = http("GET", url("test/sleep&20")); });
+  for (auto& client : clients) client.join();
+  const double took = seconds_since(start_time);
+
+  for (const auto& reply : replies) {
+    EXPECT_EQ(reply.status, 200) << reply;
+    EXPECT_EQ(reply.body, "slept 20") << reply;
+  }
+  EXPECT_LT(took, 8.0) << "64 x 20 ms on 2 threads is about 0.7 s";
+  // nginx closes what it does not cache; cppapi drops those once it reads their EOF.
+  std::size_t kept = 0;
+  EXPECT_TRUE(wait_until([&] { return (kept = backend_connections().size()) <= 32; }, 5s))
+      << kept << " connections open, more than nginx's keepalive 32";
+  EXPECT_GT(kept, 2u) << "fewer kept connections than threads: the burst did not exercise keep-alive";
+
+  sequential_adds(10);  // each < 1 s with `kept` idle connections around
+  const std::string error_log = nginx_->error_log();
+  EXPECT_THAT(grep_lines(error_log, kStallMessages), IsEmpty());
+  EXPECT_THAT(nginx_complaints(error_log), IsEmpty());
+}
+
+// ---- a worker retiring under keep-alive load
+
+// A retiring worker closes its kept connections; nginx finds out when it sends the next
+// request on one and retries a GET on another connection. No client may see a failure.
+TEST_F(KeepAlive, WorkerRecycleUnderGetLoadFailsNoRequest) {
+  start(2, 2, {"--max-requests", "30"});
+  Load fast(url("add&2&3"), 3);
+  Load slow(url("test/sleep&10"), 2);
+  const bool enough = fast.wait_for(1000, 15s);
+  slow.stop();
+  fast.stop();
+  ASSERT_TRUE(enough) << fast.failures();
+
+  EXPECT_EQ(fast.failed() + slow.failed(), 0u) << fast.failures() << slow.failures();
+  const std::string log = cppapi_->log();
+  // A retiring worker must close its kept connections, or nginx keeps reusing them and it never leaves.
+  const std::size_t retired = grep_lines(log, {"retiring (served max_requests); starting its successor"}).size();
+  EXPECT_GE(retired, 15u);
+  for (const auto& line : grep_lines(log, {"stopped after "})) {
+    const long served = std::stol(line.substr(line.find("stopped after ") + 14));
+    EXPECT_LE(served, 60) << "a retiring worker went on serving: " << line;
+  }
+  auto problems = grep_lines(log, {"killed by", " error [", " warning ["});
+  std::erase_if(problems, [](const std::string& line) { return line.find("running as root") != std::string::npos; });
+  EXPECT_THAT(problems, IsEmpty());
+  const std::string error_log = nginx_->error_log();
+  EXPECT_THAT(grep_lines(error_log, {"upstream timed out", "no live upstreams", "upstream sent", "[alert]", "[crit]",
+                                     "[emerg]"}),
+              IsEmpty());
+  // Not failures: the lines nginx writes when a kept connection turned out closed and it retried.
+  const auto retries = grep_lines(error_log, {"[error]"});
+  std::cerr << fast.ok() + slow.ok() << " requests, " << retired << " workers retired, nginx retried "
+            << retries.size() << " time(s) on a closed kept connection\n";
+  for (const auto& line : retries) std::cerr << "  " << line << "\n";
+}
+
+// The same for a reload (SIGHUP): the old workers must leave although nginx keeps
+// connections to them, and no GET may fail meanwhile.
+TEST_F(KeepAlive, ReloadUnderGetLoadFailsNoRequest) {
+  start(2, 2);
+  Load load(url("add&2&3"), 4);
+  ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  for (int reload = 0; reload < 2; ++reload) {
+    const std::set<pid_t> old = workers();
+    const auto sent = Clock::now();
+    cppapi_->process().signal(SIGHUP);
+    ASSERT_TRUE(wait_until(
+        [&] {
+          const auto now = workers();
+          return now.size() == 2 && std::none_of(now.begin(), now.end(), [&](pid_t pid) { return old.count(pid); });
+        },
+        5s))
+        << "reload " << reload << ": the old workers stayed";
+    std::cerr << "reload " << reload << " took " << seconds_since(sent) << " s\n";
+    ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  }
+  load.stop();
+  EXPECT_EQ(load.failed(), 0u) << load.failures();
+  EXPECT_THAT(grep_lines(nginx_->error_log(), {"upstream timed out", "no live upstreams", "upstream sent", "[alert]",
+                                               "[crit]", "[emerg]"}),
+              IsEmpty());
+}
+
+}  // namespace
+}  // namespace cppapi::test
