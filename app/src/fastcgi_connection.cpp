@@ -54,11 +54,12 @@ bool FastcgiConnection::read_available() {
     consumed_ = 0;
   }
   bool got_any = false;
+  // Read on the stack and keep only what came: an idle kept connection then holds a
+  // buffer the size of one request, not of the read chunk.
+  char chunk[kReadChunk];
   while (true) {
-    const std::size_t old_size = input_.size();
-    input_.resize(old_size + kReadChunk);
-    const ssize_t got = ::read(fd_, input_.data() + old_size, kReadChunk);
-    input_.resize(old_size + (got > 0 ? static_cast<std::size_t>(got) : 0));
+    const ssize_t got = ::read(fd_, chunk, kReadChunk);
+    if (got > 0) input_.append(chunk, static_cast<std::size_t>(got));
     if (got > 0) {
       got_any = true;
       last_activity_.store(Clock::now(), std::memory_order_relaxed);
