@@ -94,27 +94,6 @@ std::string exit_problem(std::string_view what, const ExitStatus& status) {
 
 // -- nginx
 
-// nginx.conf around the shipped files: the harness's globals, then `sites` at http level.
-std::string nginx_template(std::string_view sites) {
-  return R"conf(@USER@
-daemon off;
-master_process on;
-worker_processes 1;
-error_log @PREFIX@/error.log info;
-pid @PREFIX@/nginx.pid;
-events {
-    worker_connections 64;
-}
-http {
-    access_log @PREFIX@/access.log;
-    client_body_temp_path @PREFIX@/client_body_temp;
-    fastcgi_temp_path @PREFIX@/fastcgi_temp;
-    proxy_temp_path @PREFIX@/proxy_temp;
-    uwsgi_temp_path @PREFIX@/uwsgi_temp;
-    scgi_temp_path @PREFIX@/scgi_temp;
-)conf" + std::string(sites) +
-         "}\n";
-}
 
 // deploy/nginx/cppapi-tls.conf on loopback ports, with the test certificate and `fastcgi_pass`.
 std::string nginx_tls_site(const Ports& ports, const TestCertificate& cert, const std::string& fastcgi_pass) {
@@ -162,7 +141,7 @@ class NginxFrontEnd : public Running {
   std::string config(const TestCertificate& cert, bool tcp) const {
     if (!tcp) {
       // The harness's own server block with the shipped location (@API_LOCATION@), plus the TLS site.
-      return nginx_template(R"conf(    server {
+      return nginx_config(R"conf(    server {
         listen 127.0.0.1:@PORT@;
         server_name localhost;
         root "@WWW@";
@@ -176,7 +155,7 @@ class NginxFrontEnd : public Running {
                                   {"server 127.0.0.1:9000;", "server 127.0.0.1:" + std::to_string(tcp_port_) + ";"},
                                   {"root /var/www/cppapi;", "root \"" + www() + "\";"}});
     // The TLS site talks to the same upstream block.
-    return nginx_template(site + nginx_tls_site(ports_, cert, "cppapi"));
+    return nginx_config(site + nginx_tls_site(ports_, cert, "cppapi"));
   }
 
   Ports ports_;

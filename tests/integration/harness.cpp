@@ -407,7 +407,8 @@ std::string nginx_api_location(const fs::path& socket) {
   return snippet.replace(at, kShippedSocket.size(), "unix:" + socket.string());
 }
 
-const std::string_view NginxServer::kDefaultConfig = R"(@USER@
+std::string nginx_config(std::string_view sites, int worker_connections) {
+  return R"(@USER@
 daemon off;
 master_process on;
 worker_processes 1;
@@ -415,7 +416,7 @@ error_log @PREFIX@/error.log info;
 pid @PREFIX@/nginx.pid;
 
 events {
-    worker_connections 64;
+    worker_connections )" + std::to_string(worker_connections) + R"(;
 }
 
 http {
@@ -425,7 +426,10 @@ http {
     proxy_temp_path @PREFIX@/proxy_temp;
     uwsgi_temp_path @PREFIX@/uwsgi_temp;
     scgi_temp_path @PREFIX@/scgi_temp;
+)" + std::string(sites) + "}\n";
+}
 
+const std::string NginxServer::kDefaultConfig = nginx_config(R"(
     server {
         listen 127.0.0.1:@PORT@;
         server_name localhost;
@@ -433,8 +437,7 @@ http {
 
 @API_LOCATION@
     }
-}
-)";
+)");
 
 namespace {
 

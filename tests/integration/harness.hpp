@@ -144,9 +144,13 @@ std::vector<std::string> nginx_complaints(std::string_view error_log);
 /// The config is a template; placeholders: @PORT@, @PREFIX@ (no trailing slash),
 /// @SOCKET@, @USER@ (a `user` line or nothing), @WWW@ (the repo's www/), and
 /// @API_LOCATION@ = the shipped deploy/nginx/cppapi.conf pointed at @SOCKET@.
+/// A test's nginx.conf: in the foreground, one worker, every file under @PREFIX@ and
+/// `sites` (server and upstream blocks) inside http { }.
+std::string nginx_config(std::string_view sites, int worker_connections = 64);
+
 class NginxServer {
  public:
-  static const std::string_view kDefaultConfig;
+  static const std::string kDefaultConfig;
 
   NginxServer(const TempDir& dir, const fs::path& socket, std::string_view config_template = kDefaultConfig);
 

@@ -10,6 +10,8 @@
 // requests went over one connection. Without FCGI_KEEP_CONN cppapi closes the connection after
 // each reply, so a sample shows no connection or a new one each time; the KeepConnOff test
 // checks that this signal does tell the two apart.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -17,16 +19,13 @@
 #include <chrono>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "harness.hpp"
 #include "pool_support.hpp"
@@ -41,30 +40,13 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 
 // nginx.conf around the shipped site: the harness's globals, more worker_connections than
 // the default template (a burst of 64 clients needs 64 client + 64 upstream connections).
-std::string nginx_config(bool keep_conn) {
+std::string keepalive_nginx_config(bool keep_conn) {
   Substitutions site{{"server unix:/run/cppapi/cppapi.sock;", "server unix:@SOCKET@;"},
                      {"listen 80;", "listen 127.0.0.1:@PORT@;"},
                      {"    listen [::]:80;\n", ""},
                      {"root /var/www/cppapi;", "root \"@WWW@\";"}};
   if (!keep_conn) site.push_back({"fastcgi_keep_conn on;", "fastcgi_keep_conn off;"});
-  return R"conf(@USER@
-daemon off;
-master_process on;
-worker_processes 1;
-error_log @PREFIX@/error.log info;
-pid @PREFIX@/nginx.pid;
-events {
-    worker_connections 1024;
-}
-http {
-    access_log @PREFIX@/access.log;
-    client_body_temp_path @PREFIX@/client_body_temp;
-    fastcgi_temp_path @PREFIX@/fastcgi_temp;
-    proxy_temp_path @PREFIX@/proxy_temp;
-    uwsgi_temp_path @PREFIX@/uwsgi_temp;
-    scgi_temp_path @PREFIX@/scgi_temp;
-)conf" + deploy_file("nginx/cppapi-keepalive.conf", site) +
-         "}\n";
+  return nginx_config(deploy_file("nginx/cppapi-keepalive.conf", site), 1024);
 }
 
 /// The inodes of the sockets process `pid` holds ("socket:[123]").
@@ -93,7 +75,7 @@ class KeepAlive : public ::testing::Test {
           << "workers: " << workers().size();
     }
     baseline_ = all_sockets();  // the listening socket and whatever else cppapi holds before any request
-    nginx_.emplace(dir_, cppapi_->socket(), nginx_config(keep_conn));
+    nginx_.emplace(dir_, cppapi_->socket(), keepalive_nginx_config(keep_conn));
   }
 
   void TearDown() override {
@@ -171,14 +153,14 @@ bool one_connection_throughout(const std::vector<std::set<std::string>>& seen) {
 // ---- reuse
 
 TEST_F(KeepAlive, SequentialRequestsReuseOneConnection) {
-  start(2);
+  ASSERT_NO_FATAL_FAILURE(start(2));
   const auto seen = sequential_adds(20);
   EXPECT_TRUE(one_connection_throughout(seen)) << describe(seen);
   EXPECT_THAT(nginx_complaints(nginx_->error_log()), IsEmpty());
 }
 
 TEST_F(KeepAlive, SequentialRequestsReuseOneConnectionToAWorkerPool) {
-  start(2, 2);
+  ASSERT_NO_FATAL_FAILURE(start(2, 2));
   const auto seen = sequential_adds(20);
   EXPECT_TRUE(one_connection_throughout(seen)) << describe(seen);
   EXPECT_THAT(nginx_complaints(nginx_->error_log()), IsEmpty());
@@ -187,7 +169,7 @@ TEST_F(KeepAlive, SequentialRequestsReuseOneConnectionToAWorkerPool) {
 // The control for the two tests above: the same config without fastcgi_keep_conn (nginx then
 // never sets FCGI_KEEP_CONN) must show up as one connection per request.
 TEST_F(KeepAlive, KeepConnOffOpensAConnectionPerRequest) {
-  start(2, 0, {}, /*keep_conn=*/false);
+  ASSERT_NO_FATAL_FAILURE(start(2, 0, {}, /*keep_conn=*/false));
   const auto seen = sequential_adds(20);
   EXPECT_FALSE(one_connection_throughout(seen)) << describe(seen);
 }
@@ -196,11 +178,15 @@ TEST_F(KeepAlive, KeepConnOffOpensAConnectionPerRequest) {
 
 TEST_F(KeepAlive, SixteenClientsOnTwoThreadsMixingCallsAllSucceed) {
   constexpr int kClients = 16, kRequests = 10;
-  start(2);
+  ASSERT_NO_FATAL_FAILURE(start(2));
   std::mutex mutex;
   std::vector<std::string> failures;
   std::atomic<int> ok{0};
-  const auto fail = [&](const std::string& what, const HttpResponse& reply) {
+  const auto check = [&](bool good, const std::string& what, const HttpResponse& reply) {
+    if (good) {
+      ++ok;
+      return;
+    }
     std::ostringstream text;
     text << what << ": " << reply;
     const std::lock_guard lock(mutex);
@@ -215,14 +201,12 @@ TEST_F(KeepAlive, SixteenClientsOnTwoThreadsMixingCallsAllSucceed) {
         switch ((c + r) % 3) {
           case 0: {
             const auto reply = http("GET", url("test/sleep&20"));
-            if (reply.status != 200 || reply.body != "slept 20") fail(tag + " sleep", reply);
-            else ++ok;
+            check(reply.status == 200 && reply.body == "slept 20", tag + " sleep", reply);
             break;
           }
           case 1: {
             const auto reply = http("GET", url("add&" + std::to_string(c) + "&" + std::to_string(r)));
-            if (reply.status != 200 || reply.body != std::to_string(c + r)) fail(tag + " add", reply);
-            else ++ok;
+            check(reply.status == 200 && reply.body == std::to_string(c + r), tag + " add", reply);
             break;
           }
           default: {
@@ -231,10 +215,10 @@ TEST_F(KeepAlive, SixteenClientsOnTwoThreadsMixingCallsAllSucceed) {
             body.replace(0, tag.size(), tag);
             const auto reply = http("POST", url("test/inspect&" + tag), body, {"Content-Type: text/plain"});
             const auto seen = nlohmann::json::parse(reply.body, nullptr, false);
-            if (reply.status != 200 || !seen.is_object() || seen.value("body", "") != body ||
-                seen["args"] != nlohmann::json::array({tag}) || reply.content_length != reply.body.size())
-              fail(tag + " POST", reply);
-            else ++ok;
+            check(reply.status == 200 && seen.is_object() && seen.value("body", "") == body &&
+                      seen.value("args", nlohmann::json()) == nlohmann::json::array({tag}) &&
+                      reply.content_length == reply.body.size(),
+                  tag + " POST", reply);
           }
         }
       }
@@ -256,7 +240,7 @@ TEST_F(KeepAlive, SixteenClientsOnTwoThreadsMixingCallsAllSucceed) {
 // cost nothing and the next requests are answered at once.
 TEST_F(KeepAlive, BurstOfSixtyFourOnTwoThreadsThenIdleConnectionsCostNothing) {
   constexpr int kClients = 64;
-  start(2);
+  ASSERT_NO_FATAL_FAILURE(start(2));
   std::vector<HttpResponse> replies(kClients);
   std::vector<std::thread> clients;
   const auto start_time = Clock::now();
@@ -286,7 +270,7 @@ TEST_F(KeepAlive, BurstOfSixtyFourOnTwoThreadsThenIdleConnectionsCostNothing) {
 // A retiring worker closes its kept connections; nginx finds out when it sends the next
 // request on one and retries a GET on another connection. No client may see a failure.
 TEST_F(KeepAlive, WorkerRecycleUnderGetLoadFailsNoRequest) {
-  start(2, 2, {"--max-requests", "30"});
+  ASSERT_NO_FATAL_FAILURE(start(2, 2, {"--max-requests", "30"}));
   Load fast(url("add&2&3"), 3);
   Load slow(url("test/sleep&10"), 2);
   const bool enough = fast.wait_for(1000, 15s);
@@ -307,20 +291,20 @@ TEST_F(KeepAlive, WorkerRecycleUnderGetLoadFailsNoRequest) {
   std::erase_if(problems, [](const std::string& line) { return line.find("running as root") != std::string::npos; });
   EXPECT_THAT(problems, IsEmpty());
   const std::string error_log = nginx_->error_log();
-  EXPECT_THAT(grep_lines(error_log, {"upstream timed out", "no live upstreams", "upstream sent", "[alert]", "[crit]",
-                                     "[emerg]"}),
+  EXPECT_THAT(grep_lines(error_log,
+                         {"upstream timed out", "no live upstreams", "upstream sent", "[alert]", "[crit]", "[emerg]"}),
               IsEmpty());
   // Not failures: the lines nginx writes when a kept connection turned out closed and it retried.
   const auto retries = grep_lines(error_log, {"[error]"});
-  std::cerr << fast.ok() + slow.ok() << " requests, " << retired << " workers retired, nginx retried "
-            << retries.size() << " time(s) on a closed kept connection\n";
+  std::cerr << fast.ok() + slow.ok() << " requests, " << retired << " workers retired, nginx retried " << retries.size()
+            << " time(s) on a closed kept connection\n";
   for (const auto& line : retries) std::cerr << "  " << line << "\n";
 }
 
 // The same for a reload (SIGHUP): the old workers must leave although nginx keeps
 // connections to them, and no GET may fail meanwhile.
 TEST_F(KeepAlive, ReloadUnderGetLoadFailsNoRequest) {
-  start(2, 2);
+  ASSERT_NO_FATAL_FAILURE(start(2, 2));
   Load load(url("add&2&3"), 4);
   ASSERT_TRUE(load.wait_for(50)) << load.failures();
   for (int reload = 0; reload < 2; ++reload) {
@@ -339,8 +323,8 @@ TEST_F(KeepAlive, ReloadUnderGetLoadFailsNoRequest) {
   }
   load.stop();
   EXPECT_EQ(load.failed(), 0u) << load.failures();
-  EXPECT_THAT(grep_lines(nginx_->error_log(), {"upstream timed out", "no live upstreams", "upstream sent", "[alert]",
-                                               "[crit]", "[emerg]"}),
+  EXPECT_THAT(grep_lines(nginx_->error_log(),
+                         {"upstream timed out", "no live upstreams", "upstream sent", "[alert]", "[crit]", "[emerg]"}),
               IsEmpty());
 }
 
