@@ -2,12 +2,16 @@
 #include "log.hpp"
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
 #include <cstdio>
 #include <memory>
 #include <mutex>
 
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace cppapi {
@@ -17,7 +21,10 @@ namespace {
 /// write, under the sink's own lock, so a signal never touches the stream directly.
 class ReopenableFileSink : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  explicit ReopenableFileSink(std::string path) : path_(std::move(path)) { open(); }
+  explicit ReopenableFileSink(std::string path) : path_(std::move(path)) {
+    open();
+    if (!file_) throw std::runtime_error(fmt::format("log file {}: {}", path_, std::strerror(errno)));
+  }
   ~ReopenableFileSink() override {
     if (file_) std::fclose(file_);
   }
