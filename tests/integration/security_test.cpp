@@ -168,6 +168,9 @@ TEST(DropRoot, BecomesTheUserAndOwnsTheSocket) {
   const passwd* nobody = ::getpwnam("nobody");
   const std::string uid = std::to_string(nobody->pw_uid), gid = std::to_string(nobody->pw_gid);
   const pid_t pid = cppapi.process().pid();
+  // The socket listens before the drop (so a privileged path can be bound): wait for the drop itself.
+  EXPECT_TRUE(wait_until([&] { return status_line(pid, "Uid:") == "Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid; },
+                         std::chrono::seconds(5)));
   EXPECT_EQ(status_line(pid, "Uid:"), "Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid);
   EXPECT_EQ(status_line(pid, "Gid:"), "Gid:\t" + gid + "\t" + gid + "\t" + gid + "\t" + gid);
   EXPECT_EQ(status_line(pid, "Groups:").find(" 0 "), std::string::npos) << status_line(pid, "Groups:");
