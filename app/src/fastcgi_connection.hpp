@@ -2,6 +2,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -44,13 +45,9 @@ class FastcgiConnection {
   bool between_requests() const { return served_any_.load(std::memory_order_relaxed) && !mid_request(); }
   /// Whether a thread holds it right now (the reaper leaves those alone).
   bool in_use() const { return in_use_.load(std::memory_order_relaxed); }
-  /// The hand-over between threads: release when parking, acquire when taking it,
-  /// so everything one thread did to the connection is seen by the next (and by
-  /// ThreadSanitizer, which does not know that epoll orders them too).
-  void set_in_use(bool in_use) {
-    if (in_use) in_use_.exchange(true, std::memory_order_acquire);
-    else in_use_.store(false, std::memory_order_release);
-  }
+  void set_in_use(bool in_use) { in_use_.store(in_use, std::memory_order_relaxed); }
+  /// Held by the thread that parks the connection and by the one that takes it next.
+  std::mutex& handover() { return handover_; }
   /// Whether it is in the responder's epoll set yet.
   bool registered() const { return registered_; }
   void set_registered() { registered_ = true; }
@@ -69,6 +66,7 @@ class FastcgiConnection {
   std::atomic<bool> in_use_{false};
   std::atomic<bool> served_any_{false};
   bool registered_ = false;
+  std::mutex handover_;
 };
 
 }  // namespace cppapi

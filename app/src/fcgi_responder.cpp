@@ -225,7 +225,10 @@ bool FcgiResponder::drained() {
 }
 
 bool FcgiResponder::serve_connection(FastcgiConnection& connection, Slot& slot) {
-  connection.set_in_use(true);
+  {
+    const std::lock_guard lock(connection.handover());
+    connection.set_in_use(true);
+  }
   fastcgi::IncomingRequest incoming;
   while (true) {
     switch (connection.next_request(incoming)) {
@@ -283,15 +286,21 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
 }
 
 void FcgiResponder::park(FastcgiConnection& connection) {
-  // Everything about the connection is settled before epoll_ctl: from that moment
-  // another thread may take it, serve it and even free it.
-  connection.set_in_use(false);
-  const int operation = connection.registered() ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  connection.set_registered();
-  epoll_event event{};
-  event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-  event.data.ptr = &connection;
-  if (::epoll_ctl(epoll_fd_, operation, connection.fd(), &event) != 0) {
+  // From epoll_ctl on, another thread may take the connection, serve it and free it.
+  // The hand-over lock makes it wait until this thread is done with it, epoll_ctl
+  // included (the kernel orders the two as well; the lock says so to ThreadSanitizer).
+  bool parked;
+  {
+    const std::lock_guard lock(connection.handover());
+    const int operation = connection.registered() ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    connection.set_registered();
+    connection.set_in_use(false);
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    event.data.ptr = &connection;
+    parked = ::epoll_ctl(epoll_fd_, operation, connection.fd(), &event) == 0;
+  }
+  if (!parked) {
     spdlog::warn("epoll_ctl on a connection: {}", std::strerror(errno));
     drop(&connection);
   }
