@@ -407,6 +407,12 @@ std::string nginx_api_location(const fs::path& socket) {
   return snippet.replace(at, kShippedSocket.size(), "unix:" + socket.string());
 }
 
+std::size_t first_wrong_blob_byte(std::string_view body) {
+  for (std::size_t i = 0; i < body.size(); ++i)
+    if (static_cast<unsigned char>(body[i]) != i % 251) return i;
+  return std::string::npos;
+}
+
 std::string nginx_config(std::string_view sites, int worker_connections) {
   return R"(@USER@
 daemon off;

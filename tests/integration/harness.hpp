@@ -144,6 +144,10 @@ std::vector<std::string> nginx_complaints(std::string_view error_log);
 /// The config is a template; placeholders: @PORT@, @PREFIX@ (no trailing slash),
 /// @SOCKET@, @USER@ (a `user` line or nothing), @WWW@ (the repo's www/), and
 /// @API_LOCATION@ = the shipped deploy/nginx/cppapi.conf pointed at @SOCKET@.
+/// Where a body from the test call `test/blob&N` first differs from its pattern (byte i is
+/// i % 251); npos when it matches throughout.
+std::size_t first_wrong_blob_byte(std::string_view body);
+
 /// A test's nginx.conf: in the foreground, one worker, every file under @PREFIX@ and
 /// `sites` (server and upstream blocks) inside http { }.
 std::string nginx_config(std::string_view sites, int worker_connections = 64);

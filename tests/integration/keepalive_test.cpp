@@ -78,17 +78,7 @@ class KeepAlive : public ::testing::Test {
     nginx_.emplace(dir_, cppapi_->socket(), keepalive_nginx_config(keep_conn));
   }
 
-  void TearDown() override {
-    if (nginx_) nginx_->stop();
-    if (cppapi_) {
-      EXPECT_EQ(cppapi_->stop(), (ExitStatus{0, 0}));
-      EXPECT_THAT(sanitizer_reports(cppapi_->log()), IsEmpty());
-    }
-    if (HasFailure()) {
-      if (cppapi_) std::cerr << "--- cppapi log:\n" << cppapi_->log();
-      if (nginx_) std::cerr << "--- nginx error log:\n" << nginx_->error_log();
-    }
-  }
+  void TearDown() override { stop_and_check(nginx_, cppapi_); }
 
   std::set<pid_t> workers() { return child_pids(cppapi_->process().pid()); }
 

@@ -229,10 +229,7 @@ TEST_F(NginxTest, OneMebibyte) {
   const auto r = get("test/blob&" + std::to_string(kSize));
   expect_reply(r, 200, "application/octet-stream");
   ASSERT_EQ(r.body.size(), kSize);
-  std::size_t wrong = std::string::npos;
-  for (std::size_t i = 0; i < kSize && wrong == std::string::npos; ++i)
-    if (static_cast<unsigned char>(r.body[i]) != i % 251) wrong = i;
-  EXPECT_EQ(wrong, std::string::npos) << "first wrong byte";
+  EXPECT_EQ(first_wrong_blob_byte(r.body), std::string::npos) << "first wrong byte";
 }
 
 TEST_F(NginxTest, NoteById) {

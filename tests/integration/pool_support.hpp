@@ -2,6 +2,11 @@
 // What the pool tests need beyond the harness: the PIDs of a master's workers, a
 // steady HTTP load that counts failures, and a client that leaves mid-request.
 #pragma once
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <optional>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -128,6 +133,26 @@ inline void request_and_leave(int port, std::string_view path, std::chrono::mill
     std::this_thread::sleep_for(patience);
   }
   ::close(fd);
+}
+
+/// The last `count` lines of `text`, for failure output.
+inline std::string last_lines(const std::string& text, std::size_t count) {
+  std::size_t at = text.size();
+  while (count-- > 0 && at > 0) at = text.rfind('\n', at - 1);
+  return at == std::string::npos || at == 0 ? text : text.substr(at + 1);
+}
+
+/// A fixture's end for cppapi behind nginx: stop both by PID, cppapi must exit 0 with
+/// no sanitizer report, and the ends of both logs are printed when the test failed.
+inline void stop_and_check(std::optional<NginxServer>& nginx, std::optional<CppapiServer>& cppapi) {
+  if (nginx) nginx->stop();
+  if (cppapi) {
+    EXPECT_EQ(cppapi->stop(), (ExitStatus{0, 0}));
+    EXPECT_THAT(sanitizer_reports(cppapi->log()), ::testing::IsEmpty());
+  }
+  if (!::testing::Test::HasFailure()) return;
+  if (cppapi) std::cerr << "--- cppapi log (end):\n" << last_lines(cppapi->log(), 60);
+  if (nginx) std::cerr << "--- nginx error log (end):\n" << last_lines(nginx->error_log(), 20);
 }
 
 }  // namespace cppapi::test

@@ -31,12 +31,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-std::string last_lines(const std::string& text, std::size_t count) {
-  std::size_t at = text.size();
-  while (count-- > 0 && at > 0) at = text.rfind('\n', at - 1);
-  return at == std::string::npos || at == 0 ? text : text.substr(at + 1);
-}
-
 /// cppapi with a master (`--processes N`) behind nginx, in a temp dir of its own.
 class Pool : public ::testing::Test {
  protected:
@@ -48,17 +42,7 @@ class Pool : public ::testing::Test {
         << "workers: " << workers().size();
   }
 
-  void TearDown() override {
-    if (nginx_) nginx_->stop();
-    if (cppapi_) {
-      EXPECT_EQ(cppapi_->stop(), (ExitStatus{0, 0}));
-      EXPECT_THAT(sanitizer_reports(cppapi_->log()), IsEmpty());
-    }
-    if (HasFailure()) {
-      if (cppapi_) std::cerr << "--- cppapi log (end):\n" << last_lines(cppapi_->log(), 60);
-      if (nginx_) std::cerr << "--- nginx error log (end):\n" << last_lines(nginx_->error_log(), 20);
-    }
-  }
+  void TearDown() override { stop_and_check(nginx_, cppapi_); }
 
   pid_t master() { return cppapi_->process().pid(); }
   std::set<pid_t> workers() { return child_pids(master()); }
