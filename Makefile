@@ -21,7 +21,7 @@ run: build
 
 # Everything: the suites in a normal build, then again under ASan+UBSan and TSan,
 # then each fuzz target for a short while. `make check` is the first part alone.
-test: check
+test: format-check check
 	$(MAKE) --no-print-directory asan tsan fuzz
 
 # The test build also registers the test-only calls in tests/calls/.
@@ -62,3 +62,14 @@ tsan: deps
 	cmake --preset tsan
 	cmake --build --preset tsan
 	ctest --preset tsan -j 2
+
+# Formatting: `make format` rewrites every C/C++ file under the repo's .clang-format;
+# `make format-check` (run by `make test`) fails on the first file it would change.
+FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp' '*.c')
+.PHONY: format format-check
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check: deps
+	clang-format --dry-run --Werror $(FORMAT_FILES)

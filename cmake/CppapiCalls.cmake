@@ -24,7 +24,8 @@ function(_cppapi_write_if_changed path content)
 endfunction()
 
 function(cppapi_add_calls target)
-  set(gen_dir "${CMAKE_CURRENT_BINARY_DIR}/generated/calls")
+  set(gen_dir "${CMAKE_CURRENT_BINARY_DIR}/${target}.generated")
+  set(call_files "")
   set(sources "")
   set(declarations "")
   set(entries "")
@@ -52,6 +53,7 @@ extern const cppapi::detail::CallRecord ${id};
 constexpr cppapi::detail::CallRecord ${id} = cppapi::detail::make_record<&cppapi_handler>(\"${name}\", cppapi_parameters);
 ")
       list(APPEND sources "${wrapper}")
+      list(APPEND call_files "${dir}/${rel}")
       string(APPEND declarations "extern const cppapi::detail::CallRecord ${id};\n")
       string(APPEND entries "    &${id},\n")
     endforeach()
@@ -69,7 +71,11 @@ ${entries}    nullptr};
 }
 }  // namespace cppapi
 ")
-  add_library(${target} OBJECT ${sources} "${gen_dir}/index.cpp")
+  add_library(${target} OBJECT ${sources} "${gen_dir}/index.cpp" ${call_files})
+  # The call files themselves are listed (and shown by IDEs) but compiled only
+  # through their wrappers.
+  set_source_files_properties(${call_files} PROPERTIES HEADER_FILE_ONLY TRUE)
+  source_group(TREE "${PROJECT_SOURCE_DIR}" FILES ${call_files})
   # Call files may use JSON; nlohmann_json is header-only and costs only where included.
   target_link_libraries(${target} PUBLIC cppapi_headers nlohmann_json::nlohmann_json)
   set_property(GLOBAL PROPERTY CPPAPI_CALL_NAMES "${seen_names}")

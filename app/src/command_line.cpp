@@ -17,18 +17,19 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "cgi_responder.hpp"
-#include "config.hpp"
-#include "dispatcher.hpp"
-#include "listen_socket.hpp"
-#include "log.hpp"
-#include "peer_allow_list.hpp"
-#include "privileges.hpp"
-#include "process_master.hpp"
-#include "reply_writer.hpp"
-#include "signals.hpp"
-#include "startup_mode.hpp"
-#include "worker.hpp"
+#include "cgi/responder.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "dispatch/reply_writer.hpp"
+#include "dispatch/request_access.hpp"
+#include "fastcgi/peer_allow_list.hpp"
+#include "process/listen_socket.hpp"
+#include "process/master.hpp"
+#include "process/privileges.hpp"
+#include "process/signals.hpp"
+#include "process/startup_mode.hpp"
+#include "process/worker.hpp"
 
 namespace cppapi {
 namespace {
@@ -36,43 +37,7 @@ namespace {
 constexpr int kUsageError = 2;
 constexpr int kSocketActivatedProcesses = 2;  // when neither CPPAPI_PROCESSES nor the config file says
 
-using Flags = std::map<std::string, std::vector<std::string>>;
-
-std::string flag_name(const char* key) {
-  std::string name = std::string("--") + key;
-  for (char& c : name)
-    if (c == '_') c = '-';
-  return name;
-}
-
-/// Defaults, then the config file, then CPPAPI_<KEY> variables (spawners pass no
-/// flags), then flags: each later source overrides the earlier ones.
-Settings load_settings(const std::string& config_path, const Flags& flags) {
-  Settings settings;
-  const char* env_config = std::getenv("CPPAPI_CONFIG");
-  const std::string path = !config_path.empty() ? config_path : env_config ? env_config : "";
-  if (!path.empty()) load_config_file(path, settings);
-  for (const SettingKey& key : setting_keys()) {
-    std::string variable = "CPPAPI_";
-    for (const char* c = key.name; *c; ++c) variable += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
-    if (const char* value = std::getenv(variable.c_str())) {
-      try {
-        apply_setting(settings, key.name, value);
-      } catch (const std::invalid_argument& error) {
-        throw std::runtime_error(fmt::format("environment {}: {}", variable, error.what()));
-      }
-    }
-  }
-  for (const auto& [key, values] : flags)
-    for (const std::string& value : values) {
-      try {
-        apply_setting(settings, key, value);
-      } catch (const std::invalid_argument& error) {
-        throw std::runtime_error(fmt::format("{}: {}", flag_name(key.c_str()), error.what()));
-      }
-    }
-  return settings;
-}
+using Flags = SettingFlags;
 
 /// Serves on an open listener until SIGTERM/SIGINT: a master with settings.processes
 /// workers, or this process alone when processes is 0. `reload` gives the master the
@@ -96,8 +61,9 @@ int serve(const std::string& config_path, const Flags& flags, const Registry& re
   const Settings settings = load();
   validate_settings(settings);
   if (settings.processes == 0 && (settings.max_requests > 0 || settings.request_timeout_ms > 0))
-    throw std::runtime_error("max_requests and request_timeout end the serving process; give --processes N so that a "
-                             "master replaces it");
+    throw std::runtime_error(
+        "max_requests and request_timeout end the serving process; give --processes N so that a "
+        "master replaces it");
   // Everything that can be refused is refused before the socket exists.
   (void)PeerAllowList::from(settings.allow_from, std::getenv("FCGI_WEB_SERVER_ADDRS"));
   const bool unix_socket = settings.listen.rfind("unix:", 0) == 0;
@@ -152,7 +118,7 @@ int call_locally(const Settings& settings, const Registry& registry, const std::
   envp.push_back(nullptr);
   const Dispatcher dispatcher(registry, settings);
   const std::string body_bytes = body.value_or("");
-  Request request(envp.data(), body_bytes);
+  Request request = detail::RequestAccess::make(envp.data(), body_bytes);
   const Reply reply = dispatcher.handle(request);
   std::cout << render_head(reply);
   if (sends_body(reply, method)) std::cout << reply.body;
@@ -181,8 +147,7 @@ int run_detected_mode(const Registry& registry, const CLI::App& app) {
   }
   setup_logging(settings.log_file, settings.access_log);
   if (::geteuid() == 0)
-    spdlog::warn("cppapi: running as root under {}; have the supervisor start it as an ordinary user",
-                 describe(mode));
+    spdlog::warn("cppapi: running as root under {}; have the supervisor start it as an ordinary user", describe(mode));
   // Threads woken together by poll() must not block in accept(): a blocked one would
   // never see a stop. The flag is shared with whoever passed the socket; they do not accept on it.
   const int listen_fd = inherited_listen_fd(mode);
@@ -193,8 +158,9 @@ int run_detected_mode(const Registry& registry, const CLI::App& app) {
 }  // namespace
 
 int run_command_line(int argc, char** argv, const Registry& registry) {
-  CLI::App app{"cppapi: call C++ functions from a web page, over FastCGI.\n"
-               "Run with no arguments under spawn-fcgi, mod_fcgid, lighttpd, systemd or CGI and it serves as started."};
+  CLI::App app{
+      "cppapi: call C++ functions from a web page, over FastCGI.\n"
+      "Run with no arguments under spawn-fcgi, mod_fcgid, lighttpd, systemd or CGI and it serves as started."};
   app.require_subcommand(0, 1);
   std::string config_path;
   Flags flags;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-#include "registry.hpp"
+#include "dispatch/registry.hpp"
 
 namespace cppapi {
 

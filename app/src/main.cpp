@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
-#include <spdlog/spdlog.h>
-
 #include <exception>
 #include <iostream>
 
+#include <spdlog/spdlog.h>
+
 #include "command_line.hpp"
-#include "registry.hpp"
+#include "dispatch/registry.hpp"
 
 int main(int argc, char** argv) {
   int status;

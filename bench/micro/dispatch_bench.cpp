@@ -6,22 +6,24 @@
 //
 // Allocations are counted by replacing the global operator new in this binary only;
 // the counter (one relaxed atomic add) costs about a nanosecond per allocation.
-#include <benchmark/benchmark.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <new>
 #include <string>
 #include <vector>
 
+#include <benchmark/benchmark.h>
+
 #include "cppapi/detail/call_record.hpp"
 #include "cppapi/reply.hpp"
 #include "cppapi/request.hpp"
-#include "dispatcher.hpp"
-#include "grammar.hpp"
-#include "registry.hpp"
-#include "reply_writer.hpp"
-#include "settings.hpp"
+
+#include "core/settings.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "dispatch/grammar.hpp"
+#include "dispatch/registry.hpp"
+#include "dispatch/reply_writer.hpp"
+#include "dispatch/request_access.hpp"
 
 // GCC warns (-Wmismatched-new-delete) when an inlined replacement delete frees what a
 // replacement new returned: a false positive, both sides use malloc/free.
@@ -154,7 +156,7 @@ void BM_Request(benchmark::State& state, const char* uri) {
   const Settings settings;
   const Dispatcher dispatcher(registry, settings);
   measure(state, [&] {
-    Request request(environment.envp(), std::string());
+    Request request = detail::RequestAccess::make(environment.envp(), std::string());
     Reply reply = dispatcher.handle(request);
     std::string head = render_head(reply);
     benchmark::DoNotOptimize(head);
@@ -174,7 +176,7 @@ void BM_DispatchAdd(benchmark::State& state) {
   const Settings settings;
   const Dispatcher dispatcher(registry, settings);
   measure(state, [&] {
-    Request request(environment.envp(), std::string());
+    Request request = detail::RequestAccess::make(environment.envp(), std::string());
     Reply reply = dispatcher.handle(request);
     benchmark::DoNotOptimize(reply);
   });

@@ -21,6 +21,7 @@
 
 #include "cppapi/detail/convert.hpp"
 #include "cppapi/http_error.hpp"
+
 #include "fuzz_support.hpp"
 
 namespace {
@@ -130,8 +131,10 @@ void check_bool(std::string_view text) {
   const auto [verdict, value] = convert<bool>(text);
   const bool is_true = text == "true" || text == "1", is_false = text == "false" || text == "0";
   FUZZ_CHECK((verdict == Verdict::kAccepted) == (is_true || is_false));
-  if (verdict == Verdict::kAccepted) FUZZ_CHECK(value == is_true);
-  else FUZZ_CHECK(verdict == Verdict::kRefused);
+  if (verdict == Verdict::kAccepted)
+    FUZZ_CHECK(value == is_true);
+  else
+    FUZZ_CHECK(verdict == Verdict::kRefused);
 }
 
 }  // namespace

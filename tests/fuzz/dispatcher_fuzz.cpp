@@ -19,16 +19,17 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "dispatcher.hpp"
+#include "core/settings.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "dispatch/registry.hpp"
+#include "dispatch/reply_writer.hpp"
+#include "dispatch/request_access.hpp"
 #include "fuzz_support.hpp"
-#include "registry.hpp"
-#include "reply_writer.hpp"
-#include "settings.hpp"
 
 namespace {
 
-using cppapi::fuzz::field;
 using cppapi::fuzz::fail;
+using cppapi::fuzz::field;
 
 /// Test calls that stop the process or hold it on purpose (abort, sleep up to 10 min).
 bool is_fuzzable(const cppapi::detail::CallRecord* record) {
@@ -131,7 +132,7 @@ void run(const cppapi::Settings& settings, const std::vector<std::string>& field
   for (const std::string& param : params) envp.push_back(param.c_str());
   envp.push_back(nullptr);
 
-  cppapi::Request request(envp.data(), field(fields, 4));
+  cppapi::Request request = cppapi::detail::RequestAccess::make(envp.data(), field(fields, 4));
   const cppapi::Dispatcher dispatcher(registry(), settings);
   cppapi::Reply reply;
   try {

@@ -13,12 +13,13 @@
 #include <vector>
 
 #include "cppapi/reply.hpp"
-#include "reply_writer.hpp"
+
+#include "dispatch/reply_writer.hpp"
 
 /// Aborts with the failed condition: an invariant broken is a finding, like a crash.
-#define FUZZ_CHECK(condition)                                                                   \
-  do {                                                                                          \
-    if (!(condition)) ::cppapi::fuzz::fail(#condition, __FILE__, __LINE__);                    \
+#define FUZZ_CHECK(condition)                                               \
+  do {                                                                      \
+    if (!(condition)) ::cppapi::fuzz::fail(#condition, __FILE__, __LINE__); \
   } while (false)
 
 namespace cppapi::fuzz {
@@ -58,11 +59,20 @@ inline std::vector<std::string> escaped_fields(std::string_view input) {
     const char next = input[i + 1];
     const char* simple = nullptr;
     switch (next) {
-      case 'n': simple = "\n"; break;
-      case 'r': simple = "\r"; break;
-      case 't': simple = "\t"; break;
-      case '\\': simple = "\\"; break;
-      default: break;
+      case 'n':
+        simple = "\n";
+        break;
+      case 'r':
+        simple = "\r";
+        break;
+      case 't':
+        simple = "\t";
+        break;
+      case '\\':
+        simple = "\\";
+        break;
+      default:
+        break;
     }
     if (simple) {
       field += *simple;
@@ -93,11 +103,16 @@ inline bool is_valid_utf8(std::string_view text) {
     const auto byte = static_cast<unsigned char>(text[i]);
     std::size_t length = 0;
     std::uint32_t code = 0, minimum = 0;
-    if (byte < 0x80) length = 1, code = byte;
-    else if ((byte & 0xE0) == 0xC0) length = 2, code = byte & 0x1Fu, minimum = 0x80;
-    else if ((byte & 0xF0) == 0xE0) length = 3, code = byte & 0x0Fu, minimum = 0x800;
-    else if ((byte & 0xF8) == 0xF0) length = 4, code = byte & 0x07u, minimum = 0x10000;
-    else return false;
+    if (byte < 0x80)
+      length = 1, code = byte;
+    else if ((byte & 0xE0) == 0xC0)
+      length = 2, code = byte & 0x1Fu, minimum = 0x80;
+    else if ((byte & 0xF0) == 0xE0)
+      length = 3, code = byte & 0x0Fu, minimum = 0x800;
+    else if ((byte & 0xF8) == 0xF0)
+      length = 4, code = byte & 0x07u, minimum = 0x10000;
+    else
+      return false;
     if (text.size() - i < length) return false;
     for (std::size_t k = 1; k < length; ++k) {
       const auto continuation = static_cast<unsigned char>(text[i + k]);

@@ -11,9 +11,10 @@
 #include <string_view>
 
 #include "cppapi/http_error.hpp"
+
+#include "dispatch/grammar.hpp"
+#include "dispatch/percent_decode.hpp"
 #include "fuzz_support.hpp"
-#include "grammar.hpp"
-#include "percent_decode.hpp"
 
 namespace {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "dispatch/percent_decode.hpp"
 #include "fuzz_support.hpp"
-#include "percent_decode.hpp"
 
 namespace {
 
@@ -46,8 +46,8 @@ std::string encode(std::string_view raw, Escape which, bool lower_case) {
   for (const char c : raw) {
     const auto byte = static_cast<unsigned char>(c);
     // Kept literal: what a browser leaves alone in a path, `+` included (it is no space here).
-    const bool literal = which == Escape::kNeeded && byte > 0x20 && byte < 0x7f && c != '%' && c != '&' &&
-                         c != '?' && c != '#';
+    const bool literal =
+        which == Escape::kNeeded && byte > 0x20 && byte < 0x7f && c != '%' && c != '&' && c != '?' && c != '#';
     if (literal) {
       out += c;
     } else {

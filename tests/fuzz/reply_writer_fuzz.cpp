@@ -17,9 +17,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "error_reply.hpp"
+#include "dispatch/error_reply.hpp"
+#include "dispatch/reply_writer.hpp"
 #include "fuzz_support.hpp"
-#include "reply_writer.hpp"
 
 namespace {
 
@@ -47,9 +47,8 @@ bool is_token(std::string_view name) {
 }
 
 bool is_owned(std::string name) {
-  std::transform(name.begin(), name.end(), name.begin(), [](char c) {
-    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  });
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
   return name == "status" || name == "content-type" || name == "content-length" || name == "transfer-encoding";
 }
 
@@ -98,8 +97,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const auto problem = cppapi::reply_problem(reply);
   FUZZ_CHECK(problem.has_value() != reference_acceptable(reply));
-  if (problem) FUZZ_CHECK(!problem->empty());
-  else cppapi::fuzz::check_head(reply);
+  if (problem)
+    FUZZ_CHECK(!problem->empty());
+  else
+    cppapi::fuzz::check_head(reply);
 
   check_error_reply(reply.status, field(fields, 3), field(fields, 4));
   return 0;

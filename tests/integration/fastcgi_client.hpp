@@ -26,7 +26,9 @@ namespace cppapi::test {
 class FcgiSocket {
  public:
   explicit FcgiSocket(int fd = -1) : fd_(fd) {}
-  ~FcgiSocket() { if (fd_ >= 0) ::close(fd_); }
+  ~FcgiSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   FcgiSocket(FcgiSocket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
   FcgiSocket(const FcgiSocket&) = delete;
   FcgiSocket& operator=(const FcgiSocket&) = delete;
@@ -91,7 +93,8 @@ class FcgiSocket {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     if (eof) *eof = false;
     while (true) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       pollfd wait{fd_, POLLIN, 0};
       if (left.count() <= 0 || ::poll(&wait, 1, static_cast<int>(left.count())) <= 0) return got;
       char buffer[65536];
@@ -144,7 +147,8 @@ inline std::string stream(std::uint8_t type, std::uint16_t id, std::string_view 
 }
 
 inline std::string begin(std::uint16_t id, bool keep = false, std::uint16_t role = 1) {
-  const char body[8] = {static_cast<char>(role >> 8), static_cast<char>(role & 0xff), keep ? '\1' : '\0', 0, 0, 0, 0, 0};
+  const char body[8] = {
+      static_cast<char>(role >> 8), static_cast<char>(role & 0xff), keep ? '\1' : '\0', 0, 0, 0, 0, 0};
   return record(kBegin, id, std::string_view(body, 8));
 }
 
@@ -205,8 +209,8 @@ struct FcgiReply {
   std::string stdout_bytes;  ///< all STDOUT content
   std::string stderr_bytes;
   std::uint8_t protocol_status = 0xff;
-  int status = 0;            ///< from "Status: NNN", 0 if none
-  std::string head;          ///< the header lines
+  int status = 0;    ///< from "Status: NNN", 0 if none
+  std::string head;  ///< the header lines
   std::string body;
   std::size_t raw_size = 0;  ///< bytes received in all
 };
@@ -220,7 +224,8 @@ inline FcgiReply parse_reply(std::string_view bytes) {
       break;
     }
     const std::uint8_t type = static_cast<std::uint8_t>(bytes[1]);
-    const std::size_t length = std::size_t{static_cast<std::uint8_t>(bytes[4])} << 8 | static_cast<std::uint8_t>(bytes[5]);
+    const std::size_t length =
+        std::size_t{static_cast<std::uint8_t>(bytes[4])} << 8 | static_cast<std::uint8_t>(bytes[5]);
     const std::size_t padding = static_cast<std::uint8_t>(bytes[6]);
     if (bytes.size() < 8 + length + padding) {
       reply.well_formed = false;

@@ -12,20 +12,20 @@
 // Each front end is started once, by the first of its tests, and serves both schemes; ctest
 // runs one process per front end (tests/integration/CMakeLists.txt), e.g. by hand:
 //   build/test/tests/integration/cppapi_integration_tests --gtest_filter='apache_fcgid/*'
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cctype>
 #include <functional>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "harness.hpp"
 
@@ -93,7 +93,6 @@ std::string exit_problem(std::string_view what, const ExitStatus& status) {
 }
 
 // -- nginx
-
 
 // deploy/nginx/cppapi-tls.conf on loopback ports, with the test certificate and `fastcgi_pass`.
 std::string nginx_tls_site(const Ports& ports, const TestCertificate& cert, const std::string& fastcgi_pass) {

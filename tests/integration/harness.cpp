@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -26,6 +25,8 @@
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 extern char** environ;
 
@@ -357,7 +358,8 @@ std::vector<std::string> serve_argv(const fs::path& socket, const CppapiServer::
   std::vector<std::string> argv{cppapi_binary(), "serve",     "--listen",
                                 listen,          "--threads", std::to_string(options.threads)};
   // Run as root (CI), cppapi refuses to serve without being told which user to become.
-  const bool user_given = std::find(options.extra_args.begin(), options.extra_args.end(), "--user") != options.extra_args.end();
+  const bool user_given =
+      std::find(options.extra_args.begin(), options.extra_args.end(), "--user") != options.extra_args.end();
   if (::geteuid() == 0 && !user_given) argv.insert(argv.end(), {"--user", "root"});
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
   return argv;
@@ -422,7 +424,8 @@ error_log @PREFIX@/error.log info;
 pid @PREFIX@/nginx.pid;
 
 events {
-    worker_connections )" + std::to_string(worker_connections) + R"(;
+    worker_connections )" +
+         std::to_string(worker_connections) + R"(;
 }
 
 http {
@@ -432,7 +435,8 @@ http {
     proxy_temp_path @PREFIX@/proxy_temp;
     uwsgi_temp_path @PREFIX@/uwsgi_temp;
     scgi_temp_path @PREFIX@/scgi_temp;
-)" + std::string(sites) + "}\n";
+)" + std::string(sites) +
+         "}\n";
 }
 
 const std::string NginxServer::kDefaultConfig = nginx_config(R"(

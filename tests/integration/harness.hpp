@@ -3,7 +3,6 @@
 // picked at run time, real servers started from a config template and stopped by PID,
 // logs kept and printed when a test fails.
 #pragma once
-#include <curl/curl.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -17,6 +16,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <curl/curl.h>
 
 namespace cppapi::test {
 

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // The harness checked on its own, without cppapi: processes, temp dirs, templates, and nginx
 // serving a static file and complaining about a missing backend.
-#include "harness.hpp"
+#include <signal.h>
+#include <sys/socket.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/socket.h>
+
+#include "harness.hpp"
 
 namespace cppapi::test {
 namespace {

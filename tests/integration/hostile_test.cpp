@@ -2,17 +2,18 @@
 // The hostile corpus (hostile/requests.txt) through nginx and straight over FastCGI,
 // cases only raw FastCGI can carry, and malformed FastCGI that must cost only its
 // own connection.
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <sstream>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "fastcgi_client.hpp"
 #include "harness.hpp"
@@ -107,7 +108,9 @@ class Hostile : public testing::Test {
     delete dir_;
   }
   void TearDown() override {
-    if (HasFailure()) std::cerr << "--- cppapi log (end):\n" << cppapi_->log().substr(cppapi_->log().size() > 3000 ? cppapi_->log().size() - 3000 : 0);
+    if (HasFailure())
+      std::cerr << "--- cppapi log (end):\n"
+                << cppapi_->log().substr(cppapi_->log().size() > 3000 ? cppapi_->log().size() - 3000 : 0);
   }
   static FcgiReply direct(const fcgi::Params& params, std::string_view body = {}) {
     return fcgi_exchange(FcgiSocket::unix_socket(cppapi_->socket()), fcgi::request(params, body));
@@ -187,7 +190,7 @@ TEST_F(Hostile, OnlyOverRawFastcgi) {
   EXPECT_TRUE(reply.ended) << "NUL in REQUEST_URI";
   EXPECT_TRUE(reply.status == 400 || reply.status == 200) << reply.head;
   for (const std::string& uri : {std::string("/api/echo&a\r\nb"), std::string("/api/echo&\x01\x02\x7f"),
-                                std::string("/api/add&2&3\r\nStatus: 200")}) {
+                                 std::string("/api/add&2&3\r\nStatus: 200")}) {
     reply = direct(fcgi::params_for("GET", uri));
     EXPECT_TRUE(reply.ended) << uri;
     EXPECT_TRUE(valid_utf8(reply.body)) << uri;
@@ -236,12 +239,18 @@ TEST_F(Hostile, MalformedFastcgiCostsOnlyItsConnection) {
       {"version 0", fcgi::raw_record(0, fcgi::kParams, 1, 0, 0, "")},
       {"BEGIN of the wrong size", fcgi::raw_record(1, fcgi::kBegin, 1, 3, 0, "abc")},
       {"CVE-2025-23016 lengths", cve},
-      {"PARAMS past max_params_bytes", fcgi::begin(1) + [] {
-         std::string out;
-         for (int i = 0; i < 3; ++i) out += fcgi::record(fcgi::kParams, 1, std::string(65535, 'p'));
-         return out;
-       }()},
-      {"malformed pairs", fcgi::begin(1) + fcgi::record(fcgi::kParams, 1, "\x05\x7f" "abc") + fcgi::record(fcgi::kParams, 1, {})},
+      {"PARAMS past max_params_bytes", fcgi::begin(1) +
+                                           [] {
+                                             std::string out;
+                                             for (int i = 0; i < 3; ++i)
+                                               out += fcgi::record(fcgi::kParams, 1, std::string(65535, 'p'));
+                                             return out;
+                                           }()},
+      {"malformed pairs", fcgi::begin(1) +
+                              fcgi::record(fcgi::kParams, 1,
+                                           "\x05\x7f"
+                                           "abc") +
+                              fcgi::record(fcgi::kParams, 1, {})},
       {"STDIN before PARAMS end", fcgi::begin(1) + fcgi::record(fcgi::kStdin, 1, "x")},
       {"BEGIN twice", fcgi::begin(1) + fcgi::begin(1)},
       {"truncated record then close", fcgi::begin(1) + fcgi::raw_record(1, fcgi::kParams, 1, 65535, 255, "only a bit")},

@@ -10,8 +10,6 @@
 // requests went over one connection. Without FCGI_KEEP_CONN cppapi closes the connection after
 // each reply, so a sample shows no connection or a new one each time; the KeepConnOff test
 // checks that this signal does tell the two apart.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -19,13 +17,16 @@
 #include <chrono>
 #include <iostream>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "harness.hpp"
 #include "pool_support.hpp"

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: MIT
 // The contract's example calls through nginx and the shipped deploy/nginx/cppapi.conf:
 // status, exact Content-Type, body, and a Content-Length equal to the bytes received.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cctype>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "harness.hpp"
 

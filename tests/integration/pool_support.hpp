@@ -2,11 +2,6 @@
 // What the pool tests need beyond the harness: the PIDs of a master's workers, a
 // steady HTTP load that counts failures, and a client that leaves mid-request.
 #pragma once
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include <iostream>
-#include <optional>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -18,12 +13,17 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
+#include <iostream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "harness.hpp"
 

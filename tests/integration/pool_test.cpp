@@ -264,7 +264,8 @@ TEST(Spawned, SpawnFcgiForkedChildrenServeWithThreadsBehindNginx) {
   } guard{stop_children};
 
   NginxServer nginx(dir, socket);
-  const auto [replies, took] = at_once(nginx, {"test/sleep&1500", "test/sleep&1500", "test/sleep&1500", "test/sleep&1500"});
+  const auto [replies, took] =
+      at_once(nginx, {"test/sleep&1500", "test/sleep&1500", "test/sleep&1500", "test/sleep&1500"});
   for (const auto& reply : replies) EXPECT_EQ(reply.status, 200) << reply;
   EXPECT_LT(took, 2.4) << "2 children x 2 threads did not serve 4 requests at once (two rounds take 3 s)";
   EXPECT_THAT(read_file(log), HasSubstr("mode: spawned"));
@@ -298,7 +299,8 @@ TEST(SocketActivated, SystemdSocketActivateRunsTheMaster) {
                  dir / "cppapi.log", {{}, dir.path()});
   ASSERT_TRUE(wait_for_unix_socket(socket)) << cppapi.log();
   NginxServer nginx(dir, socket);
-  const auto [replies, took] = at_once(nginx, {"test/sleep&1500", "test/sleep&1500", "test/sleep&1500", "test/sleep&1500"});
+  const auto [replies, took] =
+      at_once(nginx, {"test/sleep&1500", "test/sleep&1500", "test/sleep&1500", "test/sleep&1500"});
   for (const auto& reply : replies) EXPECT_EQ(reply.status, 200) << reply;
   EXPECT_LT(took, 2.4) << "2 workers x 2 threads did not serve 4 requests at once (two rounds take 3 s)";
   EXPECT_EQ(child_pids(cppapi.pid()).size(), 2u);

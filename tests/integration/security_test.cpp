@@ -6,10 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <sstream>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "fastcgi_client.hpp"
 #include "harness.hpp"
@@ -19,7 +19,7 @@ namespace cppapi::test {
 namespace {
 
 CppapiServer::Options options(std::vector<std::string> args, std::vector<std::string> env = {}, int tcp_port = 0,
-                             int threads = 4) {
+                              int threads = 4) {
   CppapiServer::Options result;
   result.threads = threads;
   result.extra_args = std::move(args);
@@ -73,8 +73,9 @@ TEST(AllowFrom, RefusesOtherLoopbackAddressAtAccept) {
   EXPECT_EQ(reply.status, 200) << reply.head;
   EXPECT_TRUE(reply.ended);
   EXPECT_EQ(reply.body, "5");
-  EXPECT_TRUE(wait_until([&] { return cppapi.log().find("refused a FastCGI connection from 127.0.0.2") != std::string::npos; }))
-      << cppapi.log();
+  EXPECT_TRUE(wait_until([&] {
+    return cppapi.log().find("refused a FastCGI connection from 127.0.0.2") != std::string::npos;
+  })) << cppapi.log();
   EXPECT_NE(cppapi.log().find("TCP connections accepted from 127.0.0.1 only"), std::string::npos) << cppapi.log();
 }
 
@@ -116,7 +117,7 @@ TEST(AllowFrom, BadAddressesStopTheStart) {
 TEST(SocketAccess, DefaultModeIsNotWorldWritable) {
   TempDir dir;
   CppapiServer cppapi(dir);
-  struct stat info{};
+  struct stat info {};
   ASSERT_EQ(::stat(cppapi.socket().c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0660u);
 }
@@ -125,7 +126,7 @@ TEST(SocketAccess, OwnerAndGroupFlags) {
   if (::geteuid() != 0) GTEST_SKIP() << "chown to another user needs root";
   TempDir dir;
   CppapiServer cppapi(dir, options({"--user", "root", "--socket-owner", "nobody", "--socket-group", "www-data"}));
-  struct stat info{};
+  struct stat info {};
   ASSERT_EQ(::stat(cppapi.socket().c_str(), &info), 0);
   EXPECT_EQ(info.st_uid, ::getpwnam("nobody")->pw_uid);
   EXPECT_EQ(info.st_gid, ::getgrnam("www-data")->gr_gid);
@@ -169,12 +170,13 @@ TEST(DropRoot, BecomesTheUserAndOwnsTheSocket) {
   const std::string uid = std::to_string(nobody->pw_uid), gid = std::to_string(nobody->pw_gid);
   const pid_t pid = cppapi.process().pid();
   // The socket listens before the drop (so a privileged path can be bound): wait for the drop itself.
-  EXPECT_TRUE(wait_until([&] { return status_line(pid, "Uid:") == "Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid; },
-                         std::chrono::seconds(5)));
+  EXPECT_TRUE(
+      wait_until([&] { return status_line(pid, "Uid:") == "Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid; },
+                 std::chrono::seconds(5)));
   EXPECT_EQ(status_line(pid, "Uid:"), "Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid);
   EXPECT_EQ(status_line(pid, "Gid:"), "Gid:\t" + gid + "\t" + gid + "\t" + gid + "\t" + gid);
   EXPECT_EQ(status_line(pid, "Groups:").find(" 0 "), std::string::npos) << status_line(pid, "Groups:");
-  struct stat info{};
+  struct stat info {};
   ASSERT_EQ(::stat(cppapi.socket().c_str(), &info), 0);
   EXPECT_EQ(info.st_uid, nobody->pw_uid);
   EXPECT_EQ(info.st_mode & 0777, 0660u);

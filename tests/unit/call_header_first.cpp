@@ -6,4 +6,5 @@
 CALL(long a) { return a + 1; }
 
 extern const cppapi::detail::CallRecord kFirstRecord;
-const cppapi::detail::CallRecord kFirstRecord = cppapi::detail::make_record<&cppapi_handler>("first", cppapi_parameters);
+const cppapi::detail::CallRecord kFirstRecord =
+    cppapi::detail::make_record<&cppapi_handler>("first", cppapi_parameters);

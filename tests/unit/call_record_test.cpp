@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Handlers of every supported shape, invoked through the same records the build
 // generates for calls/.
-#include "cppapi/detail/call_record.hpp"
+#include <optional>
 
 #include <gtest/gtest.h>
 
-#include <optional>
+#include "cppapi/detail/call_record.hpp"
+
+#include "dispatch/request_access.hpp"
 
 namespace cppapi::detail {
 namespace {
@@ -38,7 +40,7 @@ std::string refuse(int) { throw HttpError{404, "no such thing"}; }
 const char* const kEnv[] = {"REQUEST_METHOD=POST", nullptr};
 
 Reply run(const CallRecord& record, Args args) {
-  Request request(kEnv, "");
+  Request request = detail::RequestAccess::make(kEnv, "");
   return record.invoke(request, args);
 }
 

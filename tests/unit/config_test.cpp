@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-#include "config.hpp"
+#include <cstdio>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <fstream>
+#include "core/config.hpp"
 
 namespace cppapi {
 namespace {

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-#include "cppapi/detail/convert.hpp"
+#include <climits>
+#include <optional>
 
 #include <gtest/gtest.h>
 
-#include <climits>
-#include <optional>
+#include "cppapi/detail/convert.hpp"
 
 namespace cppapi::detail {
 namespace {
@@ -31,7 +31,8 @@ TEST(Convert, Integers) {
 TEST(Convert, IntegerRefusalsNamePositionTypeAndValue) {
   EXPECT_EQ(refusal<long>("abc", 2), "argument 2: expected integer, got \"abc\"");
   EXPECT_EQ(refusal<int>("2147483648"), "argument 1: out of range for integer, got \"2147483648\"");
-  EXPECT_EQ(refusal<long>("99999999999999999999"), "argument 1: out of range for integer, got \"99999999999999999999\"");
+  EXPECT_EQ(refusal<long>("99999999999999999999"),
+            "argument 1: out of range for integer, got \"99999999999999999999\"");
   EXPECT_EQ(refusal<long>("12abc"), "argument 1: expected integer, got \"12abc\"");  // trailing junk
   EXPECT_EQ(refusal<int>("99999999999abc"), "argument 1: expected integer, got \"99999999999abc\"");
   EXPECT_EQ(refusal<long>(""), "argument 1: expected integer, got \"\"");

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
-#include "dispatcher.hpp"
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <stdexcept>
-#include <string>
-#include <vector>
+#include "dispatch/dispatcher.hpp"
+#include "dispatch/request_access.hpp"
 
 namespace cppapi {
 namespace {
@@ -30,7 +31,7 @@ class DispatcherTest : public testing::Test {
     envp_.clear();
     for (const auto& entry : environment_) envp_.push_back(entry.c_str());
     envp_.push_back(nullptr);
-    Request request(envp_.data(), "");
+    Request request = detail::RequestAccess::make(envp_.data(), "");
     return Dispatcher(registry_, settings_).handle(request);
   }
   static std::string header(const Reply& reply, std::string_view name) {

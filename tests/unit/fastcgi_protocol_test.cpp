@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-#include "fastcgi_protocol.hpp"
+#include <string>
 
 #include <gtest/gtest.h>
 
-#include <string>
+#include "fastcgi/protocol.hpp"
 
 namespace cppapi::fastcgi {
 namespace {
@@ -18,7 +18,8 @@ std::string record(std::uint8_t type, std::uint16_t id, std::string_view content
 }
 
 std::string begin(std::uint16_t id, bool keep = false, std::uint16_t role = kResponderRole) {
-  const char body[8] = {static_cast<char>(role >> 8), static_cast<char>(role & 0xff), keep ? '\1' : '\0', 0, 0, 0, 0, 0};
+  const char body[8] = {
+      static_cast<char>(role >> 8), static_cast<char>(role & 0xff), keep ? '\1' : '\0', 0, 0, 0, 0, 0};
   return record(kBeginRequest, id, std::string_view(body, 8));
 }
 
@@ -264,7 +265,8 @@ namespace {
 TEST(FastcgiParser, DeclaredLengthOverTheLimitKeepsNothing) {
   ParserLimits limits;
   limits.max_body_bytes = 100;
-  std::string bytes = begin(1) + params(1, {{"CONTENT_LENGTH", "1000"}}) + record(kStdin, 1, "tiny") + record(kStdin, 1, "");
+  std::string bytes =
+      begin(1) + params(1, {{"CONTENT_LENGTH", "1000"}}) + record(kStdin, 1, "tiny") + record(kStdin, 1, "");
   RequestParser parser(limits);
   std::string_view input = bytes;
   std::string replies;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-#include "grammar.hpp"
-
 #include <gtest/gtest.h>
 
 #include "cppapi/http_error.hpp"
+
+#include "dispatch/grammar.hpp"
 
 namespace cppapi {
 namespace {
@@ -23,21 +23,21 @@ TEST_P(ParsesGoodCalls, NameAndArguments) {
   EXPECT_EQ(parsed.args, c.args);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Grammar, ParsesGoodCalls,
-    testing::Values(GoodCase{"/api/add&2&3", "add", {"2", "3"}}, GoodCase{"/api/serverTime", "serverTime", {}},
-                    GoodCase{"/api/notes/get&17", "notes/get", {"17"}},
-                    GoodCase{"/api/a-b_c/D9&x", "a-b_c/D9", {"x"}},
-                    GoodCase{"/api/echo&a%26b", "echo", {"a&b"}},         // %26 stays inside its argument
-                    GoodCase{"/api/echo&1+1", "echo", {"1+1"}},           // + is a plus, not a space
-                    GoodCase{"/api/echo&a%20b%2Fc", "echo", {"a b/c"}},
-                    GoodCase{"/api/echo&%C3%BC", "echo", {"\xC3\xBC"}},
-                    GoodCase{"/api/echo&", "echo", {""}},                  // one empty argument
-                    GoodCase{"/api/echo&&", "echo", {"", ""}},
-                    GoodCase{"/api/echo&x?y=1&z", "echo", {"x"}},          // the query is ignored
-                    GoodCase{"/api/echo?&a", "echo", {}},
-                    GoodCase{"/api/echo&%2525", "echo", {"%25"}},          // decoded once only
-                    GoodCase{"/api/echo&%e2%9c%93", "echo", {"\xE2\x9C\x93"}}));
+INSTANTIATE_TEST_SUITE_P(Grammar, ParsesGoodCalls,
+                         testing::Values(GoodCase{"/api/add&2&3", "add", {"2", "3"}},
+                                         GoodCase{"/api/serverTime", "serverTime", {}},
+                                         GoodCase{"/api/notes/get&17", "notes/get", {"17"}},
+                                         GoodCase{"/api/a-b_c/D9&x", "a-b_c/D9", {"x"}},
+                                         GoodCase{"/api/echo&a%26b", "echo", {"a&b"}},  // %26 stays inside its argument
+                                         GoodCase{"/api/echo&1+1", "echo", {"1+1"}},    // + is a plus, not a space
+                                         GoodCase{"/api/echo&a%20b%2Fc", "echo", {"a b/c"}},
+                                         GoodCase{"/api/echo&%C3%BC", "echo", {"\xC3\xBC"}},
+                                         GoodCase{"/api/echo&", "echo", {""}},  // one empty argument
+                                         GoodCase{"/api/echo&&", "echo", {"", ""}},
+                                         GoodCase{"/api/echo&x?y=1&z", "echo", {"x"}},  // the query is ignored
+                                         GoodCase{"/api/echo?&a", "echo", {}},
+                                         GoodCase{"/api/echo&%2525", "echo", {"%25"}},  // decoded once only
+                                         GoodCase{"/api/echo&%e2%9c%93", "echo", {"\xE2\x9C\x93"}}));
 
 struct BadCase {
   const char* uri;
@@ -68,8 +68,7 @@ INSTANTIATE_TEST_SUITE_P(
                     BadCase{"/api/ad%64", 400, "bad call name"}, BadCase{"/api/a b", 400, "bad call name"},
                     BadCase{"/api/echo&%", 400, "argument 1: bad percent-escape"},
                     BadCase{"/api/echo&ok&%4", 400, "argument 2: bad percent-escape"},
-                    BadCase{"/api/echo&%zz", 400, "bad percent-escape"},
-                    BadCase{"/api/echo&%00", 400, "NUL byte"}));
+                    BadCase{"/api/echo&%zz", 400, "bad percent-escape"}, BadCase{"/api/echo&%00", 400, "NUL byte"}));
 
 TEST(Grammar, UriLongerThanTheLimitIs414) {
   Limits limits;

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-#include "log.hpp"
-
-#include <gtest/gtest.h>
-
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
 #include <string>
+
+#include <gtest/gtest.h>
+
+#include "core/log.hpp"
 
 namespace cppapi {
 namespace {

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: MIT
-#include "peer_allow_list.hpp"
-
 #include <arpa/inet.h>
 #include <sys/un.h>
 
-#include <gtest/gtest.h>
-
 #include <stdexcept>
 
-#include "config.hpp"
-#include "privileges.hpp"
+#include <gtest/gtest.h>
+
+#include "core/config.hpp"
+#include "fastcgi/peer_allow_list.hpp"
+#include "process/privileges.hpp"
 
 namespace cppapi {
 namespace {
@@ -79,7 +78,8 @@ TEST(PeerAllowList, ShortOrUnknownAddressesAreRefused) {
 }
 
 TEST(PeerAllowList, BadEntriesAreRefusedByName) {
-  for (const char* bad : {"localhost", "127.0.0.0/8", "127.0.0.1:9000", "1.2.3", "::1%lo", "[::1]", "1.2.3.4 5.6.7.8"}) {
+  for (const char* bad :
+       {"localhost", "127.0.0.0/8", "127.0.0.1:9000", "1.2.3", "::1%lo", "[::1]", "1.2.3.4 5.6.7.8"}) {
     try {
       PeerAllowList::parse(bad);
       ADD_FAILURE() << bad << " accepted";

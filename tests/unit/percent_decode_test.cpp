@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include "percent_decode.hpp"
-
 #include <gtest/gtest.h>
+
+#include "dispatch/percent_decode.hpp"
 
 namespace cppapi {
 namespace {

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
-#include "registry.hpp"
-
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <set>
 #include <string>
+
+#include <gtest/gtest.h>
+
+#include "dispatch/registry.hpp"
 
 namespace cppapi {
 namespace {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include "reply_writer.hpp"
-
 #include <gtest/gtest.h>
+
+#include "dispatch/reply_writer.hpp"
 
 namespace cppapi {
 namespace {
@@ -12,7 +12,9 @@ TEST(ReplyWriter, HeadIsExactBytes) {
 }
 
 TEST(ReplyWriter, LengthCountsBytesNotCharacters) {
-  const Reply reply = Reply::text("Gr\xC3\xBC\xC3\x9F" "e \xE2\x9C\x93");  // "Grüße ✓": 7 characters, 11 bytes
+  const Reply reply = Reply::text(
+      "Gr\xC3\xBC\xC3\x9F"
+      "e \xE2\x9C\x93");  // "Grüße ✓": 7 characters, 11 bytes
   EXPECT_NE(render_head(reply).find("Content-Length: 11\r\n"), std::string::npos);
 }
 
@@ -21,8 +23,7 @@ TEST(ReplyWriter, BinaryAndEmptyBodies) {
   EXPECT_NE(render_head(binary).find("Content-Length: 4\r\n"), std::string::npos);
   EXPECT_NE(render_head(binary).find("Content-Type: application/octet-stream\r\n"), std::string::npos);
   EXPECT_NE(render_head(Reply::text("")).find("Content-Length: 0\r\n"), std::string::npos);
-  EXPECT_NE(render_head(Reply::text(std::string(1 << 20, 'x'))).find("Content-Length: 1048576\r\n"),
-            std::string::npos);
+  EXPECT_NE(render_head(Reply::text(std::string(1 << 20, 'x'))).find("Content-Length: 1048576\r\n"), std::string::npos);
 }
 
 TEST(ReplyWriter, HandlerHeadersFollowInOrder) {

@@ -17,7 +17,7 @@
 /// follows is ordinary C++. Parameters: optionally `const cppapi::Request&` first,
 /// then either `const cppapi::Args&` or typed parameters (int, long, double, bool,
 /// std::string, std::string_view, trailing std::optional<T>).
-#define CPPAPI_CALL(...)                                              \
+#define CPPAPI_CALL(...)                                                          \
   [[maybe_unused]] static constexpr const char* cppapi_parameters = #__VA_ARGS__; \
   static auto cppapi_handler(__VA_ARGS__)
 

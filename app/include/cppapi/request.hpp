@@ -6,16 +6,15 @@
 #include "cppapi/args.hpp"
 
 namespace cppapi {
+namespace detail {
+struct RequestAccess;  // how the framework builds a Request and names its call; not for call files
+}
 
 /// What a handler may know about the HTTP request behind a call. Declare it as the
 /// first parameter (`CALL(const cppapi::Request& req, long id)`) to receive it.
 /// Views stay valid while the handler runs.
 class Request {
  public:
-  /// `envp` is a CGI-style array of "NAME=value" strings ending with nullptr.
-  /// `body` must outlive the Request.
-  Request(const char* const* envp, std::string_view body) : envp_(envp), body_(body) {}
-
   /// Any CGI/FastCGI parameter (REQUEST_METHOD, REMOTE_ADDR, ...); empty when absent.
   std::string_view param(std::string_view name) const;
   /// An HTTP request header by its usual name ("User-Agent"); empty when absent.
@@ -32,12 +31,11 @@ class Request {
   /// Set by the dispatcher once the call is parsed.
   std::string_view call() const { return call_; }
   const Args& args() const { return args_; }
-  void set_call(std::string name, Args args) {
-    call_ = std::move(name);
-    args_ = std::move(args);
-  }
 
  private:
+  friend struct detail::RequestAccess;
+  Request(const char* const* envp, std::string_view body) : envp_(envp), body_(body) {}
+
   const char* const* envp_;
   std::string_view body_;
   std::string call_;

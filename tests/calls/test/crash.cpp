@@ -4,4 +4,4 @@
 
 #include "cppapi/call.hpp"
 
-CALL() -> std::string { std::abort(); }
+CALL()->std::string { std::abort(); }

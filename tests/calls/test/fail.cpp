@@ -4,4 +4,4 @@
 
 #include "cppapi/call.hpp"
 
-CALL() -> std::string { throw std::runtime_error("secret detail /etc/passwd"); }
+CALL()->std::string { throw std::runtime_error("secret detail /etc/passwd"); }

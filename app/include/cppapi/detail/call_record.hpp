@@ -64,7 +64,8 @@ constexpr bool optionals_are_trailing() {
   return true;
 }
 
-[[noreturn]] void throw_wrong_count(std::size_t required, std::size_t total, std::size_t given, const char* first_missing);
+[[noreturn]] void throw_wrong_count(std::size_t required, std::size_t total, std::size_t given,
+                                    const char* first_missing);
 
 template <class P>
 P convert_parameter(const Args& args, std::size_t index) {

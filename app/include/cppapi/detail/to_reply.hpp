@@ -39,7 +39,8 @@ Reply to_reply(T&& value) {
   } else if constexpr (JsonLike<V>) {
     return Reply::json(value.dump());
   } else {
-    static_assert(!sizeof(V), "a CALL must return a string, a number, a bool, JSON (anything with dump()) or cppapi::Reply");
+    static_assert(!sizeof(V),
+                  "a CALL must return a string, a number, a bool, JSON (anything with dump()) or cppapi::Reply");
   }
 }
 

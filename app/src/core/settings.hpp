@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/limits.hpp"
+
+namespace cppapi {
+
+/// Everything a run can be told, from flags or a config file (same names).
+struct Settings {
+  std::string listen;  ///< "unix:/run/cppapi/cppapi.sock" or "127.0.0.1:9000"
+  int processes = 0;   ///< workers under a master; 0: serve in this process
+  int threads = 4;     ///< accepting threads per process
+  int backlog = 1024;  ///< listen queue length
+  std::string prefix = "/api/";
+  std::string socket_mode = "0660";
+  std::string socket_owner;               ///< unix socket owner (user name or uid); empty: unchanged
+  std::string socket_group;               ///< unix socket group (group name or gid); empty: unchanged
+  std::vector<std::string> allow_from;    ///< TCP peers allowed to connect; empty: FCGI_WEB_SERVER_ADDRS, else all
+  std::string user;                       ///< started as root: drop to this user ("root" keeps root)
+  std::string group;                      ///< with user: this group instead of the user's own
+  std::vector<std::string> cors_origins;  ///< empty: same origin only
+  std::string log_file;                   ///< empty: stderr
+  bool access_log = true;
+  int shutdown_timeout_ms = 30000;  ///< how long a stop waits for requests in flight
+  long max_requests = 0;            ///< a worker retires after this many; 0: never
+  int read_timeout_ms = 30000;      ///< a connection stalled inside a request is closed
+  int idle_timeout_ms = 300000;     ///< a kept connection idle this long is closed
+  int request_timeout_ms = 0;       ///< a handler running longer gets a 504; 0: no limit
+  bool debug = false;               ///< exception text in 500 replies (never in production)
+  Limits limits;
+};
+
+}  // namespace cppapi

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+#include "dispatch/dispatcher.hpp"
+
+#include <algorithm>
+#include <exception>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cppapi/http_error.hpp"
+
+#include "dispatch/error_reply.hpp"
+#include "dispatch/grammar.hpp"
+#include "dispatch/reply_writer.hpp"
+#include "dispatch/request_access.hpp"
+
+namespace cppapi {
+namespace {
+
+constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, OPTIONS";
+
+/// The call's name as written, for errors raised before (or while) it was parsed.
+std::string_view call_text_for_errors(const Request& request, std::string_view prefix) {
+  if (!request.call().empty()) return request.call();
+  const std::string_view raw = raw_call_text(request.param("REQUEST_URI"), prefix);
+  return raw.substr(0, raw.find('&'));
+}
+
+}  // namespace
+
+Reply Dispatcher::handle(Request& request) const {
+  const std::string_view method = request.method();
+  Reply reply;
+  if (method == "OPTIONS") {
+    reply = preflight(request);
+  } else if (method != "GET" && method != "HEAD" && method != "POST") {
+    reply = refuse(request, 405, fmt::format("method {} not allowed", detail::quote_for_message(method)));
+    reply.header("Allow", std::string(kAllowedMethods));
+    return reply;
+  } else {
+    reply = run_handler(request);
+  }
+  if (auto problem = reply_problem(reply)) {
+    spdlog::error("call {}: reply refused: {}", request.call(), *problem);
+    return refuse(request, 500, "internal error");
+  }
+  add_cors(request, reply);
+  return reply;
+}
+
+Reply Dispatcher::run_handler(Request& request) const {
+  try {
+    ParsedCall parsed = parse_call(request.param("REQUEST_URI"), settings_.prefix, settings_.limits);
+    detail::RequestAccess::set_call(request, std::move(parsed.name), std::move(parsed.args));
+    const detail::CallRecord* record = registry_.find(request.call());
+    if (!record) return refuse(request, 404, fmt::format("no such call: {}", request.call()));
+    return record->invoke(request, request.args());
+  } catch (const HttpError& error) {
+    return refuse(request, error.status(), error.what());
+  } catch (const std::exception& error) {
+    spdlog::error("call {}: handler failed: {}", call_text_for_errors(request, settings_.prefix), error.what());
+    return refuse(request, 500, settings_.debug ? fmt::format("internal error: {}", error.what()) : "internal error");
+  } catch (...) {
+    spdlog::error("call {}: handler threw a non-exception", call_text_for_errors(request, settings_.prefix));
+    return refuse(request, 500, "internal error");
+  }
+}
+
+Reply Dispatcher::refuse(const Request& request, int status, std::string_view message) const {
+  Reply reply = error_reply(status, message, call_text_for_errors(request, settings_.prefix));
+  add_cors(request, reply);
+  return reply;
+}
+
+Reply Dispatcher::preflight(const Request& request) const {
+  Reply reply{204, "text/plain; charset=utf-8", {}, {}};
+  reply.header("Allow", std::string(kAllowedMethods));
+  if (!allowed_origin(request.header("Origin")).empty()) {
+    reply.header("Access-Control-Allow-Methods", std::string(kAllowedMethods));
+    reply.header("Access-Control-Allow-Headers", "Content-Type");
+    reply.header("Access-Control-Max-Age", "600");
+  }
+  return reply;
+}
+
+void Dispatcher::add_cors(const Request& request, Reply& reply) const {
+  if (settings_.cors_origins.empty()) return;  // the default: no lookup, no allocation per request
+  const std::string_view allowed = allowed_origin(request.header("Origin"));
+  if (allowed.empty()) return;
+  const bool has_cors = std::any_of(reply.headers.begin(), reply.headers.end(),
+                                    [](const auto& header) { return header.first == "Access-Control-Allow-Origin"; });
+  if (has_cors) return;
+  reply.header("Access-Control-Allow-Origin", std::string(allowed));
+  if (allowed != "*") reply.header("Vary", "Origin");
+}
+
+std::string_view Dispatcher::allowed_origin(std::string_view origin) const {
+  if (origin.empty()) return {};
+  for (const std::string& allowed : settings_.cors_origins)
+    if (allowed == "*" || allowed == origin) return allowed;
+  return {};
+}
+
+}  // namespace cppapi

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "core/retire_reason.hpp"
+#include "core/settings.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "fastcgi/peer_allow_list.hpp"
+#include "fastcgi/protocol.hpp"
+
+namespace cppapi {
+
+class FastcgiConnection;
+
+/// What the FastCGI responder needs from the settings, and nothing else.
+struct ResponderOptions {
+  int threads = 4;
+  fastcgi::ParserLimits parser_limits;
+  PeerAllowList allowed_peers;  // TCP peers that may connect (allow_from, else FCGI_WEB_SERVER_ADDRS)
+  std::uint64_t max_requests = 0;
+  std::chrono::milliseconds request_timeout{0};
+  std::chrono::milliseconds read_timeout{30000};
+  std::chrono::milliseconds idle_timeout{300000};
+  std::string prefix = "/api/";  // for the access log's call name
+
+  static ResponderOptions from(const Settings& settings);
+};
+
+/// T threads answering FastCGI requests on one listening socket.
+///
+/// Connections are not tied to threads: every connection, idle or not, waits in one
+/// epoll set, and whichever thread is free takes the next one that is readable
+/// (EPOLLONESHOT hands each to one thread at a time). So a connection the web server
+/// keeps alive between requests (nginx `fastcgi_keep_conn on`) costs no thread while
+/// it is idle, and T threads serve any number of kept connections. (libfcgi parks a
+/// thread in read() on each kept connection; with more connections than threads,
+/// requests then wait in the listen queue until nginx times out.)
+///
+/// A stop takes the listening socket out of the set, then serves every connection
+/// already accepted until each is idle between requests: nothing accepted is lost.
+/// It retires (stops accepting, lets requests in flight finish) after max_requests,
+/// or when a handler outlives request_timeout: a watchdog thread then answers that
+/// request with a 504 and abandons its thread, which can be neither stopped nor
+/// joined. A responder with abandoned threads must outlive them: leave with _exit().
+/// The same watchdog closes connections that stall in the middle of a request
+/// (read_timeout) or sit idle too long (idle_timeout).
+class FcgiResponder {
+ public:
+  /// The socket should be non-blocking. `on_retire` is called once, from a serving
+  /// thread or the watchdog, at the moment accepting stops.
+  FcgiResponder(const Dispatcher& dispatcher, ResponderOptions options, int listen_fd,
+                std::function<void(RetireReason)> on_retire = {});
+  ~FcgiResponder();
+  FcgiResponder(const FcgiResponder&) = delete;
+  FcgiResponder& operator=(const FcgiResponder&) = delete;
+
+  /// Idle threads leave at once; busy ones after their current request.
+  void request_stop();
+  bool stopping() const { return stopping_.load(); }
+  /// Waits until every thread has left (and joins it) or been abandoned; false if
+  /// some were still busy when `timeout` ran out.
+  bool wait(std::chrono::milliseconds timeout);
+  /// Threads stuck in a handler that the watchdog answered for.
+  int abandoned_threads() const;
+  /// Requests answered so far, over all threads.
+  std::uint64_t served() const { return served_.load(std::memory_order_relaxed); }
+
+ private:
+  class Slot;
+  enum class Outcome { kKeep, kDrop, kAbandoned };
+
+  void serve_loop(Slot& slot);
+  FastcgiConnection* accept_one();
+  /// Serves what the connection has; false when the thread was abandoned meanwhile.
+  bool serve_connection(FastcgiConnection& connection, Slot& slot);
+  Outcome answer(FastcgiConnection& connection, const fastcgi::IncomingRequest& incoming, Slot& slot);
+  void park(FastcgiConnection& connection);
+  void drop(FastcgiConnection* connection);
+  void retire(RetireReason reason);
+  void watch();
+  void answer_if_overdue(Slot& slot, std::chrono::steady_clock::time_point now);
+  void close_stalled_connections(std::chrono::steady_clock::time_point now);
+  void thread_done();
+  /// During a stop: true once no connection holds an unanswered request.
+  bool drained();
+  /// Joins the threads that left, detaches the abandoned ones.
+  void join_threads();
+
+  const Dispatcher& dispatcher_;
+  const ResponderOptions options_;
+  int listen_fd_;
+  std::function<void(RetireReason)> on_retire_;
+  int epoll_fd_ = -1;
+  char listen_tag_ = 0;  // its address marks the listening socket in epoll events
+  std::atomic<bool> listening_{true};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> retired_{false};
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> served_{0};
+
+  mutable std::mutex threads_mutex_;  // guards the three fields below
+  std::condition_variable threads_changed_;
+  int busy_threads_ = 0;  // neither left nor abandoned
+  int abandoned_ = 0;
+  bool watchdog_stop_ = false;
+
+  std::mutex connections_mutex_;  // guards connections_
+  std::unordered_set<FastcgiConnection*> connections_;
+
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::thread> threads_;
+  std::thread watchdog_;
+};
+
+}  // namespace cppapi

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+// The master never serves and has no threads: it forks workers, and learns everything
+// from signals in one sigtimedwait() loop. SIGCHLD says a worker ended; a queued
+// realtime signal from a worker says it stopped accepting by itself and wants a
+// successor now, not after it has drained. Workers inherit the blocked signal mask
+// and the dispositions of take_over_signals(), which is what run_worker expects.
+#include "process/master.hpp"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/config.hpp"
+#include "core/log.hpp"
+#include "core/retire_reason.hpp"
+#include "process/signals.hpp"
+#include "process/worker.hpp"
+
+namespace cppapi {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kQuickDeath{1000};  // a worker dying younger than this counts toward a crash loop
+constexpr milliseconds kFirstBackoff{100};
+constexpr milliseconds kMaxBackoff{5000};
+constexpr milliseconds kKillGrace{2000};  // on top of the shutdown timeout a worker gives itself
+constexpr milliseconds kIdleWake{1000};
+
+struct Worker {
+  pid_t pid;
+  Clock::time_point started;
+  bool retiring = false;
+  std::optional<Clock::time_point> kill_at;  // SIGKILL if still alive then
+};
+
+std::string signal_name(int signal_number) {
+  const char* abbreviation = ::sigabbrev_np(signal_number);
+  return abbreviation ? fmt::format("SIG{}", abbreviation) : fmt::format("signal {}", signal_number);
+}
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return fmt::format("killed by {}{}", signal_name(WTERMSIG(status)), WCOREDUMP(status) ? " (core dumped)" : "");
+  return fmt::format("ended with wait status {}", status);
+}
+
+class ProcessMaster {
+ public:
+  ProcessMaster(const Registry& registry, const Settings& settings, int listen_fd, ListenSocket* opened,
+                std::function<Settings()> reload)
+      : registry_(registry), settings_(settings), listen_fd_(listen_fd), opened_(opened), reload_(std::move(reload)) {}
+
+  int run();
+
+ private:
+  void start_missing_workers();
+  bool start_worker();
+  [[noreturn]] void run_child();
+  void reap_workers();
+  void on_worker_exit(const Worker& worker, int status);
+  void on_retire_notice(const siginfo_t& info);
+  void retire(Worker& worker);
+  void reload();
+  void reopen_logs();
+  void kill_overdue();
+  int wait_for_signal(siginfo_t& info) const;
+  int stop(int signal_number);
+  int active_workers() const {
+    return static_cast<int>(
+        std::count_if(workers_.begin(), workers_.end(), [](const Worker& w) { return !w.retiring; }));
+  }
+
+  const Registry& registry_;
+  Settings settings_;
+  const int listen_fd_;
+  ListenSocket* opened_;
+  std::function<Settings()> reload_;
+  const pid_t master_pid_ = ::getpid();
+  std::vector<Worker> workers_;
+  bool stopping_ = false;
+  bool killed_any_ = false;
+  int quick_deaths_ = 0;
+  Clock::time_point next_start_{};
+};
+
+int ProcessMaster::run() {
+  sigset_t notice;
+  sigemptyset(&notice);
+  sigaddset(&notice, retire_notice_signal());
+  pthread_sigmask(SIG_BLOCK, &notice, nullptr);  // before the first fork: its default action is to terminate
+
+  while (true) {
+    start_missing_workers();
+    siginfo_t info{};
+    const int signal_number = wait_for_signal(info);
+    if (signal_number == SIGTERM || signal_number == SIGINT) return stop(signal_number);
+    if (signal_number == SIGCHLD) reap_workers();
+    if (signal_number == SIGHUP) reload();
+    if (signal_number == SIGUSR1) reopen_logs();
+    if (signal_number == retire_notice_signal()) on_retire_notice(info);
+    kill_overdue();
+  }
+}
+
+void ProcessMaster::start_missing_workers() {
+  if (Clock::now() < next_start_) return;
+  for (int missing = settings_.processes - active_workers(); missing > 0; --missing)
+    if (!start_worker()) return;
+}
+
+bool ProcessMaster::start_worker() {
+  const pid_t pid = ::fork();
+  if (pid == 0) run_child();
+  if (pid < 0) {
+    spdlog::error("master: cannot start a worker: fork: {}; trying again in {} ms", std::strerror(errno),
+                  kMaxBackoff.count());
+    next_start_ = Clock::now() + kMaxBackoff;
+    return false;
+  }
+  workers_.push_back(Worker{pid, Clock::now(), false, std::nullopt});
+  return true;
+}
+
+void ProcessMaster::run_child() {
+  int status = 1;
+  try {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // master killed: finish and stop rather than serve orphaned
+    if (::getppid() != master_pid_) ::_exit(0);
+    if (opened_) opened_->disown_path();
+    setup_logging(settings_.log_file, settings_.access_log);
+    status = run_worker(settings_, registry_, listen_fd_, master_pid_);
+  } catch (const std::exception& error) {
+    spdlog::error("worker failed: {}", error.what());
+  }
+  spdlog::shutdown();
+  ::_exit(status);  // never unwind into the master's frames (they own the socket file)
+}
+
+void ProcessMaster::reap_workers() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    const auto found = std::find_if(workers_.begin(), workers_.end(), [pid](const Worker& w) { return w.pid == pid; });
+    if (found == workers_.end()) continue;
+    const Worker worker = *found;
+    workers_.erase(found);
+    on_worker_exit(worker, status);
+  }
+}
+
+void ProcessMaster::on_worker_exit(const Worker& worker, int status) {
+  if (worker.retiring || stopping_) {
+    spdlog::info("master: worker {} {}", worker.pid, describe_exit(status));
+    return;
+  }
+  const auto now = Clock::now();
+  quick_deaths_ = now - worker.started < kQuickDeath ? quick_deaths_ + 1 : 0;
+  // The first quick death may be bad luck; from the second on, wait 100 ms, 200 ms, ... up to 5 s.
+  const milliseconds delay = quick_deaths_ < 2
+                                 ? milliseconds(0)
+                                 : std::min(kMaxBackoff, kFirstBackoff * (1 << std::min(quick_deaths_ - 2, 6)));
+  next_start_ = now + delay;
+  if (delay.count() == 0)
+    spdlog::warn("master: worker {} {}; starting a new one", worker.pid, describe_exit(status));
+  else
+    spdlog::warn("master: worker {} {}; {} workers in a row died within {} ms of starting: next start in {} ms",
+                 worker.pid, describe_exit(status), quick_deaths_, kQuickDeath.count(), delay.count());
+}
+
+void ProcessMaster::on_retire_notice(const siginfo_t& info) {
+  if (info.si_code != SI_QUEUE) return;
+  const auto found =
+      std::find_if(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.pid == info.si_pid; });
+  if (found == workers_.end() || found->retiring) return;
+  spdlog::info("master: worker {} retiring ({}); starting its successor", found->pid,
+               describe(static_cast<RetireReason>(info.si_value.sival_int)));
+  found->retiring = true;
+  found->kill_at = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
+}
+
+void ProcessMaster::retire(Worker& worker) {
+  ::kill(worker.pid, SIGTERM);
+  worker.retiring = true;
+  worker.kill_at = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
+}
+
+void ProcessMaster::reload() {
+  Settings next;
+  try {
+    next = reload_();
+    validate_settings(next);
+  } catch (const std::exception& error) {
+    spdlog::error("master: reload refused, the running workers stay: {}", error.what());
+    return;
+  }
+  if (next.listen != settings_.listen)
+    spdlog::warn("master: the listen address cannot change on reload (restart for that); still on {}",
+                 settings_.listen);
+  next.listen = settings_.listen;
+  settings_ = std::move(next);
+  setup_logging(settings_.log_file, settings_.access_log);
+
+  // New generation first, then the old one stops accepting: the socket is never unserved.
+  std::vector<pid_t> old;
+  for (Worker& worker : workers_)
+    if (!worker.retiring) {
+      worker.retiring = true;
+      old.push_back(worker.pid);
+    }
+  quick_deaths_ = 0;
+  next_start_ = {};
+  start_missing_workers();
+  for (Worker& worker : workers_)
+    if (std::find(old.begin(), old.end(), worker.pid) != old.end()) retire(worker);
+  spdlog::info("master: reloaded: {} new workers with {} threads; {} old ones finish their requests",
+               settings_.processes, settings_.threads, old.size());
+}
+
+void ProcessMaster::reopen_logs() {
+  request_log_reopen();
+  spdlog::info("master: log file reopened");
+  for (const Worker& worker : workers_) ::kill(worker.pid, SIGUSR1);
+}
+
+void ProcessMaster::kill_overdue() {
+  const auto now = Clock::now();
+  for (Worker& worker : workers_) {
+    if (!worker.kill_at || *worker.kill_at > now) continue;
+    spdlog::warn("master: worker {} still running after it was told to stop: SIGKILL", worker.pid);
+    ::kill(worker.pid, SIGKILL);
+    worker.kill_at.reset();
+    killed_any_ = true;
+  }
+}
+
+int ProcessMaster::wait_for_signal(siginfo_t& info) const {
+  const auto now = Clock::now();
+  auto until = now + kIdleWake;
+  if (!stopping_ && active_workers() < settings_.processes) until = std::min(until, next_start_);
+  for (const Worker& worker : workers_)
+    if (worker.kill_at) until = std::min(until, *worker.kill_at);
+  const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(until - now, Clock::duration(0)));
+  const timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000),
+                         static_cast<long>(wait.count() % 1'000'000'000)};
+  sigset_t set = control_signals();
+  sigaddset(&set, retire_notice_signal());
+  const int signal_number = ::sigtimedwait(&set, &info, &timeout);
+  return signal_number > 0 ? signal_number : 0;
+}
+
+int ProcessMaster::stop(int signal_number) {
+  stopping_ = true;
+  spdlog::info("master: {}: stopping {} workers, waiting up to {} ms for requests in flight",
+               signal_name(signal_number), workers_.size(), settings_.shutdown_timeout_ms);
+  const auto deadline = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
+  for (Worker& worker : workers_) {
+    ::kill(worker.pid, SIGTERM);
+    worker.kill_at = worker.kill_at ? std::min(*worker.kill_at, deadline) : deadline;
+  }
+  while (!workers_.empty()) {
+    siginfo_t info{};
+    const int next = wait_for_signal(info);
+    if (next == SIGCHLD) reap_workers();
+    if (next == SIGTERM || next == SIGINT) {
+      spdlog::warn("master: {} again: killing the workers now", signal_name(next));
+      for (Worker& worker : workers_) worker.kill_at = Clock::now();
+    }
+    kill_overdue();
+  }
+  spdlog::info("master: stopped");
+  return killed_any_ ? 1 : 0;
+}
+
+}  // namespace
+
+int run_master(const Registry& registry, const Settings& settings, int listen_fd, ListenSocket* opened,
+               std::function<Settings()> reload) {
+  return ProcessMaster(registry, settings, listen_fd, opened, std::move(reload)).run();
+}
+
+}  // namespace cppapi
