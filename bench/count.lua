@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: MIT
--- wrk script for bench/run: prints one machine-readable line at the end, next to
+-- wrk script for bench/bench.py: prints one machine-readable line at the end, next to
 -- wrk's own --latency output:
 --   BENCH requests=N duration_us=N rps=X p50_us=N p99_us=N connect=N read=N write=N
 --         timeout=N non2xx=N statuses=200:N,502:N|n/a
@@ -11,8 +11,12 @@
 -- every status (non2xx = outside 200-299, plus a per-status breakdown), but it makes
 -- wrk parse every reply into Lua: measured here, the single wrk thread then loses
 -- 15-18% of the nginx-only ceiling, so it is off unless asked for.
+--
+-- BENCH_PATHS="/api/a /api/b ..." sends those paths round robin instead of the URL's
+-- (`bench.py soak` uses it for its mix of calls).
 
 local by_status = os.getenv("BENCH_STATUSES") == "1"
+local paths = os.getenv("BENCH_PATHS")
 local threads = {}
 
 -- A global: done() reads it out of each thread's Lua state with thread:get().
@@ -20,6 +24,17 @@ counts = {}
 
 function setup(thread)
   table.insert(threads, thread)
+end
+
+if paths then
+  local requests, i = {}, 0
+  function init(args)
+    for path in paths:gmatch("%S+") do table.insert(requests, wrk.format("GET", path)) end
+  end
+  function request()
+    i = i % #requests + 1
+    return requests[i]
+  end
 end
 
 if by_status then

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Scenario B of bench/run: the bare libfcgi responder anyone would write by hand.
+// Scenario B of `bench/bench.py load`: the bare libfcgi responder anyone would write by hand.
 // N threads, each with its own FCGX_Request, all in FCGX_Accept_r on one socket
 // (no accept mutex: libfcgi reads the request head inside Accept_r, see
 // FASTCGI-NOTES.md section 1). Every request gets "hello\n" with an exact length.

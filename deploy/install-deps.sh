@@ -2,6 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages cppAPI builds, runs and tests with; only what is
 # missing, so a second run costs a dpkg query. Needs root (or sudo) for apt-get.
+#
+#   deploy/install-deps.sh          build, run and test
+#   deploy/install-deps.sh bench    the same, plus what bench/bench.py drives (wrk, PHP-FPM, gnuplot)
 set -euo pipefail
 
 packages=(
@@ -15,6 +18,12 @@ packages=(
 # Node.js may come from elsewhere than Debian (then Debian's npm conflicts with it):
 # only a machine without npm gets Debian's.
 if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
+for group in "$@"; do
+  case "$group" in
+    bench) packages+=(wrk php-fpm gnuplot-nox python3) ;;
+    *) echo "install-deps.sh: unknown group \"$group\" (known: bench)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for package in "${packages[@]}"; do
