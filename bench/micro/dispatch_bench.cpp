@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Micro-benchmarks of the request path without I/O: grammar, dispatch (lookup,
 // argument conversion, handler, reply) and the reply head, in ns per call, plus heap
-// allocations per call. `bench/run --micro` runs this and appends the table to
+// allocations per call. `bench/bench.py micro` runs this and appends the table to
 // bench/RESULTS.md.
 //
 // Allocations are counted by replacing the global operator new in this binary only;
