@@ -26,7 +26,7 @@ const CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--dis
 
 // Calls that are meant to fail: Chromium logs their 4xx as console errors.
 const EXPECTED_4XX = [/\/api\/notes\/get&999$/, /\/api\/notes\/get&12345$/, /\/api\/add&1&x$/,
-  /\/api\/add&x&1$/, /\/api\/add&1$/, /\/api\/no\/such-call$/,
+  /\/api\/add&x&1$/, /\/api\/add&1$/, /\/api\/no\/such-call$/, /\/api\/echo&x%2F\.\.%2Fz$/,
   /\/api\/test\/inspect$/]; // the probe for the test build
 
 let server; // the run script: { child, output, url, logs }
