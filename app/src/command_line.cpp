@@ -87,8 +87,8 @@ int serve(const std::string& config_path, const Flags& flags, const Registry& re
   if (switch_to && settings.socket_owner.empty()) socket_owner = switch_to->uid;
 
   setup_logging(settings.log_file, settings.access_log);
-  ListenSocket socket = ListenSocket::open(settings.listen, settings.backlog, settings.socket_mode);
-  socket.set_owner(socket_owner, socket_group);
+  ListenSocket socket =
+      ListenSocket::open(settings.listen, settings.backlog, settings.socket_mode, socket_owner, socket_group);
   if (switch_to) {
     drop_privileges(*switch_to, switch_gid);  // before any thread or worker exists
     spdlog::info("cppapi: running as user {} (uid {}, gid {})", switch_to->name, switch_to->uid, switch_gid);

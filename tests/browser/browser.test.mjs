@@ -26,7 +26,7 @@ const CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--dis
 
 // Calls that are meant to fail: Chromium logs their 4xx as console errors.
 const EXPECTED_4XX = [/\/api\/notes\/get&999$/, /\/api\/notes\/get&12345$/, /\/api\/add&1&x$/,
-  /\/api\/add&x&1$/, /\/api\/add&1$/, /\/api\/no\/such-call$/,
+  /\/api\/add&x&1$/, /\/api\/add&1$/, /\/api\/no\/such-call$/, /\/api\/echo&x%2F\.\.%2Fz$/,
   /\/api\/test\/inspect$/]; // the probe for the test build
 
 let server; // the run script: { child, output, url, logs }
@@ -199,7 +199,7 @@ pageTest("a bad argument shows the 400 message", async () => {
 });
 
 pageTest("api() round-trips awkward arguments exactly", async () => {
-  const args = ["a&b", "1+1=2", "x/y/../z", "100%", "%26 is not decoded twice", "  two  spaces ",
+  const args = ["a&b", "1+1=2", "x/y/..z", "..", "100%", "%26 is not decoded twice", "  two  spaces ",
     "Grüße ✓ 😀 日本", "?q=1#frag", "semi;colon,comma'\"<>"];
   assert.deepEqual(await page.evaluate((a) => api("echo", ...a), args), args);
   assert.deepEqual(await page.evaluate(() => api("echo", 1, 2.5, true)), ["1", "2.5", "true"]);
@@ -223,6 +223,10 @@ pageTest("api() rejects with status, message and call", async () => {
   assert.equal(bad.status, 400);
   assert.match(bad.message, /argument 1.*integer|integer.*argument 1/);
   assert.equal((await reject("add", 1)).status, 400);
+  // A dot segment in an argument would let a front server's access rules see another path.
+  const dots = await reject("echo", "x/../z");
+  assert.equal(dots.status, 400);
+  assert.match(dots.message, /dot segment.*POST body/);
   const unknown = await reject("no/such-call");
   assert.equal(unknown.status, 404);
   assert.equal(unknown.call, "no/such-call");

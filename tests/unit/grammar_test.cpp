@@ -62,13 +62,44 @@ INSTANTIATE_TEST_SUITE_P(
     Grammar, RefusesBadCalls,
     testing::Values(BadCase{"", 400, "missing REQUEST_URI"}, BadCase{"/api/", 400, "missing call name"},
                     BadCase{"/api/&1", 400, "missing call name"}, BadCase{"/other/add", 404, "not a call"},
-                    BadCase{"/api/../etc/passwd", 400, "bad call name"}, BadCase{"/api/a/../b", 400, "bad call name"},
+                    BadCase{"/api/../etc/passwd", 400, "dot segment"}, BadCase{"/api/a/../b", 400, "dot segment"},
                     BadCase{"/api/a//b", 400, "bad call name"}, BadCase{"/api/a/", 400, "bad call name"},
                     BadCase{"/api//a", 400, "bad call name"}, BadCase{"/api/a.b", 400, "bad call name"},
                     BadCase{"/api/ad%64", 400, "bad call name"}, BadCase{"/api/a b", 400, "bad call name"},
                     BadCase{"/api/echo&%", 400, "argument 1: bad percent-escape"},
                     BadCase{"/api/echo&ok&%4", 400, "argument 2: bad percent-escape"},
                     BadCase{"/api/echo&%zz", 400, "bad percent-escape"}, BadCase{"/api/echo&%00", 400, "NUL byte"}));
+
+// A front server picks its location from the path after decoding %2e and %2f and removing
+// dot segments, while cppapi reads the raw text: `/api/admin/purge&/../../x` would reach
+// admin/purge through a server that saw only /api/x. Any dot segment, in any spelling, is a 400.
+TEST(Grammar, DotSegmentsAnywhereInThePathAre400) {
+  for (const char* uri :
+       {"/api/admin/purge&/../../x", "/api/admin/purge&/..", "/api/admin/purge&x/./y", "/api/admin/purge&/.",
+        "/api/admin/purge&/%2e%2e", "/api/admin/purge&/%2E%2E/x", "/api/admin/purge&/.%2e/x",
+        "/api/admin/purge&x%2F..%2F..%2Fy", "/api/admin/purge&x%2f..", "/api/admin/purge&%2F%2E",
+        "/api/admin/purge&a&/../../x?q=1", "/api/./add&1&2", "/api/x/../admin/purge", "/api/admin/purge&%3F/../x"}) {
+    try {
+      parse_call(uri, "/api/", Limits{});
+      ADD_FAILURE() << "parsed " << uri;
+    } catch (const HttpError& error) {
+      EXPECT_EQ(error.status(), 400) << uri;
+      EXPECT_NE(std::string(error.what()).find("dot segment"), std::string::npos) << uri << ": " << error.what();
+    }
+  }
+}
+
+// Dots that no front server resolves pass: inside a segment, after `&`, in the query, or
+// encoded twice (a server decodes once).
+TEST(Grammar, DotsThatAreNotSegmentsPass) {
+  EXPECT_EQ(parse_call("/api/echo&..", "/api/", Limits{}).args, (Args{".."}));
+  EXPECT_EQ(parse_call("/api/echo&%2e%2e/x", "/api/", Limits{}).args, (Args{"../x"}));  // segment "echo&.."
+  EXPECT_EQ(parse_call("/api/echo&.&..&...", "/api/", Limits{}).args, (Args{".", "..", "..."}));
+  EXPECT_EQ(parse_call("/api/echo&a/..b/.c/...", "/api/", Limits{}).args, (Args{"a/..b/.c/..."}));
+  EXPECT_EQ(parse_call("/api/echo&%252e%252e/x", "/api/", Limits{}).args, (Args{"%2e%2e/x"}));
+  EXPECT_EQ(parse_call("/api/echo&x?/../..", "/api/", Limits{}).args, (Args{"x"}));
+  EXPECT_EQ(parse_call("/api/echo&a\\..\\b", "/api/", Limits{}).args, (Args{"a\\..\\b"}));
+}
 
 TEST(Grammar, UriLongerThanTheLimitIs414) {
   Limits limits;

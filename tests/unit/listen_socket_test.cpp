@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -90,6 +91,89 @@ TEST_F(ListenSocketTest, AStaleSocketFileIsReplaced) {
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
   ::close(fd);  // the file stays, nobody listens
   EXPECT_EQ(refusal("unix:" + path), "opened");
+}
+
+// A writer of the socket's folder swaps the fresh socket for a symlink to a file of
+// root's before its owner and mode are set: neither may reach the file.
+TEST_F(ListenSocketTest, OwnerAndModeNeverFollowASymlinkPlantedAfterBind) {
+  static std::string target;
+  target = dir_ + "/shadow";
+  std::ofstream(target) << "secret";
+  ASSERT_EQ(::chmod(target.c_str(), 0600), 0);
+  struct stat before {};
+  ASSERT_EQ(::stat(target.c_str(), &before), 0);
+  detail::after_unix_bind_for_tests = [](const std::string& path) {
+    ::unlink(path.c_str());
+    ASSERT_EQ(::symlink(target.c_str(), path.c_str()), 0);
+  };
+  const bool root = ::geteuid() == 0;
+  const uid_t nobody = root ? 65534 : static_cast<uid_t>(-1);
+  const std::string path = dir_ + "/s.sock";
+  try {
+    ListenSocket socket = ListenSocket::open("unix:" + path, 16, "0666", nobody, nobody);
+    struct stat made {};
+    EXPECT_EQ(::lstat(path.c_str(), &made), 0);
+    EXPECT_TRUE(S_ISSOCK(made.st_mode)) << "opened, but the path is not our socket";
+    socket.disown_path();
+  } catch (const std::runtime_error& error) {
+    SUCCEED() << "refused: " << error.what();  // refusing is fine; touching the target is not
+  }
+  detail::after_unix_bind_for_tests = nullptr;
+  struct stat after {};
+  ASSERT_EQ(::stat(target.c_str(), &after), 0);
+  EXPECT_EQ(after.st_mode & 07777, 0600u) << "the symlink's target got the socket's mode";
+  EXPECT_EQ(after.st_uid, before.st_uid) << "the symlink's target got the socket's owner";
+  EXPECT_EQ(after.st_gid, before.st_gid) << "the symlink's target got the socket's group";
+}
+
+/// In a child that became `nobody`: ListenSocket::open(spec)'s message, or "opened".
+std::string open_as_nobody(const std::string& spec) {
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return "pipe failed";
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    std::string result = "opened";
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) {
+      result = "cannot become nobody";
+    } else {
+      try {
+        ListenSocket socket = ListenSocket::open(spec, 16, "0660");
+        socket.disown_path();
+      } catch (const std::runtime_error& error) {
+        result = error.what();
+      }
+    }
+    (void)!::write(pipe_fds[1], result.data(), result.size());
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string result;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) result.append(buffer, n);
+  ::close(pipe_fds[0]);
+  ::waitpid(child, nullptr, 0);
+  return result;
+}
+
+// connect() to another user's live socket that we may not use fails with EACCES: that
+// socket is not stale, and must be neither unlinked nor replaced.
+TEST_F(ListenSocketTest, AnotherUsersLiveSocketIsNotStale) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as two users";
+  ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);  // a folder both may write
+  const std::string path = dir_ + "/live.sock";
+  ListenSocket owner = ListenSocket::open("unix:" + path, 16, "0600");  // root's, closed to nobody
+  struct stat before {};
+  ASSERT_EQ(::lstat(path.c_str(), &before), 0);
+
+  const std::string result = open_as_nobody("unix:" + path);
+  EXPECT_NE(result.find("permission denied"), std::string::npos) << result;
+
+  struct stat after {};
+  ASSERT_EQ(::lstat(path.c_str(), &after), 0) << "the live socket was removed";
+  EXPECT_EQ(after.st_ino, before.st_ino) << "the live socket was replaced";
+  EXPECT_EQ(after.st_uid, 0u);
+  owner.close_and_remove();
 }
 
 TEST_F(ListenSocketTest, APortInUseIsRefused) {

@@ -40,6 +40,30 @@ TEST(PeerAllowList, EmptyAllowsEveryone) {
   EXPECT_EQ(list.describe(), "any address");
 }
 
+// Only a list never given means everyone; one given but empty (a typo, a template left
+// blank) must stop the start instead of opening the port to all.
+TEST(PeerAllowList, AnEmptyListGivenIsRefused) {
+  for (const char* empty : {"", " ", ",", " , ,\t"}) {
+    try {
+      (void)PeerAllowList::parse(empty);
+      ADD_FAILURE() << "accepted \"" << empty << "\"";
+    } catch (const std::invalid_argument& error) {
+      EXPECT_NE(std::string(error.what()).find("an empty list"), std::string::npos) << error.what();
+    }
+  }
+  try {
+    (void)PeerAllowList::from({}, ",");
+    ADD_FAILURE() << "FCGI_WEB_SERVER_ADDRS=, accepted";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find("FCGI_WEB_SERVER_ADDRS: an empty list"), std::string::npos)
+        << error.what();
+  }
+  EXPECT_THROW((void)PeerAllowList::from({}, ""), std::invalid_argument);
+  EXPECT_THROW((void)PeerAllowList::from({"127.0.0.1", ""}, nullptr), std::invalid_argument);
+  Settings settings;
+  EXPECT_THROW(apply_setting(settings, "allow_from", " , "), std::invalid_argument);
+}
+
 TEST(PeerAllowList, ExactIpv4AndIpv6) {
   const PeerAllowList list = PeerAllowList::parse("127.0.0.1, ::1 ,2001:db8::7");
   EXPECT_TRUE(allows(list, v4("127.0.0.1")));
@@ -87,7 +111,6 @@ TEST(PeerAllowList, BadEntriesAreRefusedByName) {
       EXPECT_NE(std::string(error.what()).find("expected IP addresses"), std::string::npos) << error.what();
     }
   }
-  EXPECT_TRUE(PeerAllowList::parse(" , ").allows_all());
 }
 
 TEST(PeerAllowList, FlagWinsOverTheLibfcgiVariable) {

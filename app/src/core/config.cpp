@@ -101,6 +101,8 @@ const std::vector<SettingKey> kKeys = {
      [](Settings& s, std::string_view v) { s.group = v; }},
     {"cors_origin", "an origin allowed to call cross-site (repeatable; * for any)", true,
      [](Settings& s, std::string_view v) { s.cors_origins.emplace_back(v); }},
+    {"cross_site_guard", "refuse calls from other sites' pages (403) unless their origin is a cors_origin", false,
+     [](Settings& s, std::string_view v) { s.cross_site_guard = parse_bool(v); }},
     {"log_file", "log to this file instead of stderr (reopened on SIGUSR1)", false,
      [](Settings& s, std::string_view v) { s.log_file = v; }},
     {"access_log", "one log line per request", false,

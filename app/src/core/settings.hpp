@@ -21,6 +21,7 @@ struct Settings {
   std::string user;                       ///< started as root: drop to this user ("root" keeps root)
   std::string group;                      ///< with user: this group instead of the user's own
   std::vector<std::string> cors_origins;  ///< empty: same origin only
+  bool cross_site_guard = true;           ///< 403 for calls from other sites (Sec-Fetch-Site, Origin)
   std::string log_file;                   ///< empty: stderr
   bool access_log = true;
   int shutdown_timeout_ms = 30000;  ///< how long a stop waits for requests in flight

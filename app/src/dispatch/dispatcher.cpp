@@ -2,6 +2,7 @@
 #include "dispatch/dispatcher.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <exception>
 
 #include <fmt/format.h>
@@ -26,6 +27,30 @@ std::string_view call_text_for_errors(const Request& request, std::string_view p
   return raw.substr(0, raw.find('&'));
 }
 
+constexpr std::string_view kCrossSite =
+    "cross-site request refused: a page of another site may not call this API (allow its origin with "
+    "cors_origin, or turn the check off with cross_site_guard = false)";
+
+bool equal_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+/// True when `origin` is this request's own: its scheme (HTTPS, else REQUEST_SCHEME, else
+/// http) and its Host. Debian's nginx passes Host without the port (`$host`): then the
+/// port is SERVER_PORT's.
+bool is_own_origin(const Request& request, std::string_view origin) {
+  const std::string_view host = request.header("Host");
+  if (host.empty()) return false;
+  const std::string_view scheme_param = request.param("REQUEST_SCHEME");
+  const std::string_view scheme = request.https() ? "https" : scheme_param.empty() ? "http" : scheme_param;
+  if (equal_ignoring_case(origin, fmt::format("{}://{}", scheme, host))) return true;
+  const bool has_port = host.back() != ']' && host.find(':') != std::string_view::npos;
+  const std::string_view port = request.param("SERVER_PORT");
+  return !has_port && !port.empty() && equal_ignoring_case(origin, fmt::format("{}://{}:{}", scheme, host, port));
+}
+
 }  // namespace
 
 Reply Dispatcher::handle(Request& request) const {
@@ -37,6 +62,8 @@ Reply Dispatcher::handle(Request& request) const {
     reply = refuse(request, 405, fmt::format("method {} not allowed", detail::quote_for_message(method)));
     reply.header("Allow", std::string(kAllowedMethods));
     return reply;
+  } else if (from_another_site(request)) {
+    reply = refuse(request, 403, kCrossSite);
   } else {
     reply = run_handler(request);
   }
@@ -81,6 +108,16 @@ Reply Dispatcher::preflight(const Request& request) const {
     reply.header("Access-Control-Max-Age", "600");
   }
   return reply;
+}
+
+bool Dispatcher::from_another_site(const Request& request) const {
+  if (!settings_.cross_site_guard) return false;
+  const std::string_view site = request.header("Sec-Fetch-Site");
+  if (site == "same-origin" || site == "none") return false;  // this origin's page, or the user's own navigation
+  const std::string_view origin = request.header("Origin");
+  if (!site.empty()) return allowed_origin(origin).empty();  // same-site is another origin too
+  if (origin.empty()) return false;                          // not a browser's cross-origin request
+  return !is_own_origin(request, origin) && allowed_origin(origin).empty();
 }
 
 void Dispatcher::add_cors(const Request& request, Reply& reply) const {

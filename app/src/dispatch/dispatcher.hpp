@@ -26,6 +26,8 @@ class Dispatcher {
  private:
   Reply run_handler(Request& request) const;
   Reply preflight(const Request& request) const;
+  /// True when a page of another site sent this request and its origin is not a CORS origin.
+  bool from_another_site(const Request& request) const;
   void add_cors(const Request& request, Reply& reply) const;
   /// The Access-Control-Allow-Origin value for this Origin, empty when not allowed.
   std::string_view allowed_origin(std::string_view origin) const;

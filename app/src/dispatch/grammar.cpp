@@ -15,6 +15,34 @@ bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
+/// What a front server makes of one unit of the path before it removes dot segments:
+/// it decodes %2e and %2f (any case) into `.` and `/`. Advances `i` past the unit.
+char decoded_unit(std::string_view path, std::size_t& i) {
+  if (path[i] == '%' && i + 2 < path.size() && path[i + 1] == '2') {
+    const char low = static_cast<char>(path[i + 2] | 0x20);
+    if (low == 'e' || low == 'f') {
+      i += 3;
+      return low == 'e' ? '.' : '/';
+    }
+  }
+  return path[i++];
+}
+
+/// True when a `/`-separated segment of `path` is `.` or `..`, counting %2e and %2f.
+bool has_dot_segment(std::string_view path) {
+  int dots = 0;  // dots since the last `/`; -1 once the segment holds anything else
+  for (std::size_t i = 0; i < path.size();) {
+    const char c = decoded_unit(path, i);
+    if (c == '/') {
+      if (dots == 1 || dots == 2) return true;
+      dots = 0;
+    } else {
+      dots = c == '.' && dots >= 0 ? dots + 1 : -1;
+    }
+  }
+  return dots == 1 || dots == 2;
+}
+
 }  // namespace
 
 std::string_view raw_call_text(std::string_view request_uri, std::string_view prefix) {
@@ -42,6 +70,10 @@ ParsedCall parse_call(std::string_view request_uri, std::string_view prefix, con
   if (request_uri.empty()) throw HttpError(400, "missing REQUEST_URI");
   if (request_uri.size() > limits.max_uri_bytes)
     throw HttpError(414, fmt::format("uri too long: {} bytes, limit {}", request_uri.size(), limits.max_uri_bytes));
+  if (has_dot_segment(request_uri.substr(0, request_uri.find('?'))))
+    throw HttpError(400,
+                    "dot segment in the path (/./ or /../, also as %2e or %2f): a front server resolves it before "
+                    "its access rules, so it is refused; send such text in a POST body");
   if (request_uri.substr(0, prefix.size()) != prefix)
     throw HttpError(404, fmt::format("not a call: the uri does not start with {}", prefix));
 

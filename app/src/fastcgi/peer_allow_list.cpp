@@ -52,6 +52,8 @@ PeerAllowList PeerAllowList::parse(std::string_view addresses) {
     if (comma == std::string_view::npos) break;
     addresses.remove_prefix(comma + 1);
   }
+  if (list.allows_all())  // only a list never given means everyone
+    throw std::invalid_argument("an empty list would allow every peer: give at least one address, or leave it unset");
   return list;
 }
 

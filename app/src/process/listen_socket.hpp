@@ -12,8 +12,10 @@ namespace cppapi {
 class ListenSocket {
  public:
   /// `spec`: "unix:/path/to.sock", "127.0.0.1:9000", "[::1]:9000", "0.0.0.0:9000".
-  /// `mode` applies to unix sockets ("0660"). Throws std::runtime_error naming the cause.
-  static ListenSocket open(const std::string& spec, int backlog, const std::string& mode);
+  /// `mode`, `owner` and `group` apply to unix sockets ("0660"; -1 leaves an id as it is).
+  /// Throws std::runtime_error naming the cause.
+  static ListenSocket open(const std::string& spec, int backlog, const std::string& mode,
+                           uid_t owner = static_cast<uid_t>(-1), gid_t group = static_cast<gid_t>(-1));
 
   ListenSocket(ListenSocket&& other) noexcept;
   ListenSocket& operator=(ListenSocket&&) = delete;
@@ -23,8 +25,6 @@ class ListenSocket {
   const std::string& spec() const { return spec_; }
   /// True for unix:PATH.
   bool is_unix() const { return !unix_path_.empty(); }
-  /// chown() of a unix socket file (-1 leaves that id unchanged); throws naming the cause.
-  void set_owner(uid_t owner, gid_t group);
   /// Closes the socket and removes a unix socket file (only the one this process made).
   void close_and_remove();
   /// Forget the socket file without removing it (a forked child must not remove it).
@@ -37,5 +37,11 @@ class ListenSocket {
   std::string spec_;
   std::string unix_path_;
 };
+
+namespace detail {
+/// Tests only: called with the socket's path right after bind(), before its owner and
+/// mode are set (a test plants a symlink there, as a writer of the folder could).
+extern void (*after_unix_bind_for_tests)(const std::string& path);
+}  // namespace detail
 
 }  // namespace cppapi
