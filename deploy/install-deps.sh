@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages cppAPI builds, runs and tests with; only what is
 # missing, so a second run costs a dpkg query. Needs root (or sudo) for apt-get.
+# `install-deps.sh --list` prints the packages, one a line, and installs nothing.
 set -euo pipefail
 
 packages=(
@@ -11,10 +12,16 @@ packages=(
   # run and test: front servers, FastCGI tools, TLS, browser
   nginx-light lighttpd lighttpd-mod-openssl spawn-fcgi apache2 libapache2-mod-fcgid libfcgi-bin openssl curl
   chromium
+  # systemd-socket-activate (the socket-activated mode's test)
+  systemd
 )
 # Node.js may come from elsewhere than Debian (then Debian's npm conflicts with it):
 # only a machine without npm gets Debian's.
 if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
+if [[ "${1:-}" == "--list" ]]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for package in "${packages[@]}"; do
