@@ -6,8 +6,11 @@
 //   apache mod_fcgid (cppapi-fcgid.conf)   apache mod_proxy_fcgi -> cppapi serve (cppapi-proxy-fcgi.conf)
 //   apache mod_cgid, cppapi as plain CGI (cppapi-cgi.conf)
 // Every server also loads the shipped TLS config of its kind (deploy/*/cppapi-tls.conf) with a
-// certificate made at run time: the https tests go through it, and its http port must redirect.
-// The configs are the files in deploy/, with only paths and ports replaced (harness: deploy_file).
+// certificate made at run time: the https tests go through it, and its http port must redirect
+// (lighttpd's answers 403 to /api/ instead, so lighttpd runs twice: the API file alone for plain
+// http, and the API file plus the TLS file as shipped for https and its plain port).
+// The configs are the files in deploy/, with only paths and ports replaced (harness: deploy_file);
+// their IPv6 listen lines stay, on [::1].
 //
 // Each front end is started once, by the first of its tests, and serves both schemes; ctest
 // runs one process per front end (tests/integration/CMakeLists.txt), e.g. by hand:
