@@ -214,7 +214,9 @@ TEST(DropRoot, UserRootKeepsRootWithAWarning) {
   TempDir dir;
   CppapiServer cppapi(dir);  // the harness passes --user root
   EXPECT_EQ(status_line(cppapi.process().pid(), "Uid:"), "Uid:\t0\t0\t0\t0");
-  // logged as a warning (security.md: "logged as a warning; not recommended")
+  // logged as a warning (security.md: "logged as a warning; not recommended"); the socket
+  // accepts before the line is written, so wait for it.
+  EXPECT_TRUE(wait_until([&] { return cppapi.log().find("running as root (--user root)") != std::string::npos; }, 5s));
   EXPECT_THAT(grep_lines(cppapi.log(), {"running as root (--user root)"}),
               ::testing::ElementsAre(
                   ::testing::ContainsRegex(" warning \\[[0-9]+\\] cppapi: running as root \\(--user root\\)")))
