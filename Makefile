@@ -24,11 +24,12 @@ run: build
 test: format-check check
 	$(MAKE) --no-print-directory asan tsan fuzz
 
-# The test build also registers the test-only calls in tests/calls/.
+# The test build also registers the test-only calls in tests/calls/. tests/run_ctest.sh is
+# ctest plus the no-skip rule: a skipped test, or a GoogleTest run of 0 tests, fails.
 check: deps
 	cmake -S . -B $(TEST_BUILD_DIR) $(CMAKE_FLAGS) -DCPPAPI_TEST_CALLS=ON
 	cmake --build $(TEST_BUILD_DIR)
-	ctest --test-dir $(TEST_BUILD_DIR) --output-on-failure --timeout 600 -j 2
+	tests/run_ctest.sh --test-dir $(TEST_BUILD_DIR) --output-on-failure --timeout 600 -j 2
 
 clean:
 	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR) build/asan build/tsan build/fuzz
@@ -56,12 +57,12 @@ fuzz-long: deps
 asan: deps
 	cmake --preset asan
 	cmake --build --preset asan
-	ctest --preset asan -j 2
+	tests/run_ctest.sh --preset asan -j 2
 
 tsan: deps
 	cmake --preset tsan
 	cmake --build --preset tsan
-	ctest --preset tsan -j 2
+	tests/run_ctest.sh --preset tsan -j 2
 
 # Formatting: `make format` rewrites every C/C++ file under the repo's .clang-format;
 # `make format-check` (run by `make test`) fails on the first file it would change.

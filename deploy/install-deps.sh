@@ -5,6 +5,7 @@
 #
 #   deploy/install-deps.sh          build, run and test
 #   deploy/install-deps.sh bench    the same, plus what bench/bench.py drives (wrk, PHP-FPM, gnuplot)
+# `install-deps.sh --list` prints the packages, one a line, and installs nothing.
 set -euo pipefail
 
 packages=(
@@ -14,10 +15,16 @@ packages=(
   # run and test: front servers, FastCGI tools, TLS, browser
   python3 nginx-light lighttpd lighttpd-mod-openssl spawn-fcgi apache2 libapache2-mod-fcgid libfcgi-bin openssl curl
   chromium
+  # systemd-socket-activate (the socket-activated mode's test)
+  systemd
 )
 # Node.js may come from elsewhere than Debian (then Debian's npm conflicts with it):
 # only a machine without npm gets Debian's.
 if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
+if [[ "${1:-}" == "--list" ]]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 for group in "$@"; do
   case "$group" in
     bench) packages+=(wrk php-fpm gnuplot-nox python3) ;;

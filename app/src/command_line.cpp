@@ -93,7 +93,7 @@ int serve(const std::string& config_path, const Flags& flags, const Registry& re
     drop_privileges(*switch_to, switch_gid);  // before any thread or worker exists
     spdlog::info("cppapi: running as user {} (uid {}, gid {})", switch_to->name, switch_to->uid, switch_gid);
   } else if (::geteuid() == 0) {
-    spdlog::info("cppapi: running as root (--user root): a bug in any call runs with every privilege");
+    spdlog::warn("cppapi: running as root (--user root): a bug in any call runs with every privilege");
   }
   const std::string how =
       fmt::format("{}, listening on {}", settings.processes > 0 ? "own pool" : "own process", socket.spec());

@@ -47,6 +47,9 @@ void check_refusal(std::string_view uri, const Variant& variant, const cppapi::H
 
 void check_parsed(std::string_view uri, const Variant& variant, const cppapi::ParsedCall& parsed) {
   FUZZ_CHECK(!uri.empty() && uri.size() <= variant.limits.max_uri_bytes && uri.starts_with(variant.prefix));
+  FUZZ_CHECK(std::none_of(uri.begin(), uri.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;  // raw control bytes are a 400
+  }));
   FUZZ_CHECK(cppapi::is_valid_call_name(parsed.name));
   FUZZ_CHECK(parsed.args.size() <= variant.limits.max_arguments);
 

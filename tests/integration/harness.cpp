@@ -392,6 +392,68 @@ CppapiServer::CppapiServer(const TempDir& dir, Options options)
       [&] { return log(); });
 }
 
+std::vector<std::string> crash_lines(std::string_view log, const std::vector<std::string>& expected) {
+  auto lines = grep_lines(
+      log, {"AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:", "terminate called",
+            "killed by SIGSEGV", "killed by SIGABRT", "killed by SIGBUS", "killed by SIGFPE", "killed by SIGILL"});
+  std::erase_if(lines, [&](const std::string& line) {
+    return std::any_of(expected.begin(), expected.end(),
+                       [&](const std::string& e) { return line.find(e) != std::string::npos; });
+  });
+  return lines;
+}
+
+std::vector<std::string> exit_problems(std::string_view what, const ExitStatus& status, std::string_view log,
+                                       const ExitStatus& expected_status,
+                                       const std::vector<std::string>& expected_lines) {
+  std::vector<std::string> problems;
+  if (status != expected_status) {
+    std::ostringstream out;
+    out << what << " ended with " << status << ", expected " << expected_status;
+    problems.push_back(out.str());
+  }
+  for (const auto& line : crash_lines(log, expected_lines)) problems.push_back(std::string(what) + " log: " + line);
+  return problems;
+}
+
+ExitStatus expect_clean_stop(Process& cppapi, std::string_view what, const std::vector<std::string>& expected_lines) {
+  const ExitStatus status = cppapi.stop();
+  const std::string log = cppapi.log();
+  const auto problems = exit_problems(what, status, log, {0, 0}, expected_lines);
+  for (const auto& problem : problems) ADD_FAILURE() << problem;
+  if (!problems.empty()) std::cerr << "--- " << what << " log (end):\n" << last_lines(log, 40) << "\n";
+  return status;
+}
+
+ExitStatus CppapiServer::stop_and_check(const std::vector<std::string>& expected_lines) {
+  return expect_clean_stop(process_, "cppapi", expected_lines);
+}
+
+void expect_no_crash_lines(std::string_view what, std::string_view log,
+                           const std::vector<std::string>& expected_lines) {
+  for (const auto& line : crash_lines(log, expected_lines)) ADD_FAILURE() << what << " log: " << line;
+}
+
+std::string process_start_time(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  // after "pid (comm)": state is field 3, starttime field 22
+  for (int number = 3; number <= 22 && fields >> field; ++number)
+    if (number == 22) return field;
+  return {};
+}
+
+bool same_process_alive(pid_t pid, const std::string& start_time) {
+  if (pid <= 0 || start_time.empty() || ::kill(pid, 0) != 0) return false;
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z') return false;
+  return process_start_time(pid) == start_time;
+}
+
 // ---- nginx
 
 std::vector<std::string> nginx_complaints(std::string_view error_log) {
@@ -474,14 +536,9 @@ Process start_nginx(const fs::path& prefix, int port, const fs::path& socket, st
 }  // namespace
 
 NginxServer::NginxServer(const TempDir& dir, const fs::path& socket, std::string_view config_template)
-    : prefix_(dir / "nginx"), port_(free_port()), process_(start_nginx(prefix_, port_, socket, config_template)) {
-  await_start(
-      "nginx", process_, [&] { return can_connect_tcp(port_); }, [&] { return process_.log() + error_log(); });
-}
-
-std::string NginxServer::url(std::string_view path) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
-}
+    : FrontServerProcess("nginx", dir / "nginx", [&](const fs::path& prefix, int port) {
+        return start_nginx(prefix, port, socket, config_template);
+      }) {}
 
 // ---- shipped deploy files, TLS
 
@@ -616,18 +673,25 @@ bool all_ports_accept(int port, const std::vector<int>& extra_ports) {
 
 }  // namespace
 
-LighttpdServer::LighttpdServer(const TempDir& dir, std::string_view config, std::vector<int> extra_ports)
-    : prefix_(dir / "lighttpd"), port_(free_port()), process_(start_lighttpd(prefix_, port_, config)) {
+FrontServerProcess::FrontServerProcess(std::string_view what, fs::path prefix,
+                                       const std::function<Process(const fs::path&, int)>& start,
+                                       const std::vector<int>& extra_ports)
+    : prefix_(std::move(prefix)), port_(free_port()), process_(start(prefix_, port_)) {
   await_start(
-      "lighttpd", process_, [&] { return all_ports_accept(port_, extra_ports); },
+      std::string(what), process_, [&] { return all_ports_accept(port_, extra_ports); },
       [&] { return process_.log() + error_log(); });
 }
 
-ExitStatus LighttpdServer::stop() { return stop_with_group(process_); }
-
-std::string LighttpdServer::url(std::string_view path) const {
+std::string FrontServerProcess::url(std::string_view path) const {
   return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
 }
+
+ExitStatus FrontServerProcess::stop() { return stop_with_group(process_); }
+
+LighttpdServer::LighttpdServer(const TempDir& dir, std::string_view config, std::vector<int> extra_ports)
+    : FrontServerProcess(
+          "lighttpd", dir / "lighttpd",
+          [&](const fs::path& prefix, int port) { return start_lighttpd(prefix, port, config); }, extra_ports) {}
 
 // ---- apache
 
@@ -744,17 +808,10 @@ Process start_apache(const TempDir& dir, const fs::path& prefix, int port, const
 }  // namespace
 
 ApacheServer::ApacheServer(const TempDir& dir, Options options)
-    : prefix_(dir / "apache"), port_(free_port()), process_(start_apache(dir, prefix_, port_, options)) {
-  await_start(
-      "apache", process_, [&] { return all_ports_accept(port_, options.extra_ports); },
-      [&] { return process_.log() + error_log(); });
-}
-
-ExitStatus ApacheServer::stop() { return stop_with_group(process_); }
-
-std::string ApacheServer::url(std::string_view path) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
-}
+    : FrontServerProcess(
+          "apache", dir / "apache",
+          [&](const fs::path& prefix, int port) { return start_apache(dir, prefix, port, options); },
+          options.extra_ports) {}
 
 // ---- HTTP
 

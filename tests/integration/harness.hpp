@@ -132,11 +132,41 @@ class CppapiServer {
   Process& process() { return process_; }
   std::string log() const { return process_.log(); }
   ExitStatus stop() { return process_.stop(); }
+  /// expect_clean_stop(process()): SIGTERM, then exit 0 and no crash line, or a test failure.
+  ExitStatus stop_and_check(const std::vector<std::string>& expected_lines = {});
 
  private:
   fs::path socket_;
   Process process_;
 };
+
+/// Lines of a cppapi log that only a crash or a sanitizer writes: an ASan, LSan, TSan or
+/// UBSan ("runtime error:") report, std::terminate ("terminate called"), or a master's
+/// note that a worker died of a fatal signal ("killed by SIGSEGV", SIGABRT, SIGBUS, SIGFPE,
+/// SIGILL). Lines holding any of `expected` (a test that crashes a worker on purpose) do not count.
+std::vector<std::string> crash_lines(std::string_view log, const std::vector<std::string>& expected = {});
+
+/// What is wrong with a stopped cppapi: an exit status other than `expected_status` (ASan's
+/// leak report exits 23, a crash ends by a signal), and each crash_lines() of its log. Each
+/// problem is one line naming `what`; empty when it stopped clean.
+std::vector<std::string> exit_problems(std::string_view what, const ExitStatus& status, std::string_view log,
+                                       const ExitStatus& expected_status = {0, 0},
+                                       const std::vector<std::string>& expected_lines = {});
+
+/// The one teardown for a cppapi process (also spawn-fcgi -n, socket-activated, ...): stops
+/// it (SIGTERM), then adds a test failure for each exit_problems(), with the end of its log.
+/// Returns how it ended.
+ExitStatus expect_clean_stop(Process& cppapi, std::string_view what = "cppapi",
+                             const std::vector<std::string>& expected_lines = {});
+/// The same for a log that is not the process's own (lighttpd bin-path, mod_fcgid: the
+/// server stopped cppapi, the file or error log holds what it wrote): the crash lines only.
+void expect_no_crash_lines(std::string_view what, std::string_view log,
+                           const std::vector<std::string>& expected_lines = {});
+
+/// Whether `pid` runs and is the same process as when `start_time` was read
+/// (process_start_time(), field 22 of /proc/PID/stat): not a reused PID, not a zombie.
+std::string process_start_time(pid_t pid);
+bool same_process_alive(pid_t pid, const std::string& start_time);
 
 /// Complaints in an nginx error log that mean the backend broke the FastCGI/HTTP contract.
 std::vector<std::string> nginx_complaints(std::string_view error_log);
@@ -153,12 +183,10 @@ std::size_t first_wrong_blob_byte(std::string_view body);
 /// `sites` (server and upstream blocks) inside http { }.
 std::string nginx_config(std::string_view sites, int worker_connections = 64);
 
-class NginxServer {
+/// What the three front servers (nginx, lighttpd, Apache) share: a process in the foreground
+/// with its files under <dir>/<name>, its error log there, and a main port on 127.0.0.1.
+class FrontServerProcess {
  public:
-  static const std::string kDefaultConfig;
-
-  NginxServer(const TempDir& dir, const fs::path& socket, std::string_view config_template = kDefaultConfig);
-
   int port() const { return port_; }
   /// "http://127.0.0.1:<port>" + path
   std::string url(std::string_view path) const;
@@ -166,12 +194,27 @@ class NginxServer {
   fs::path error_log_file() const { return prefix_ / "error.log"; }
   std::string error_log() const { return read_file(error_log_file()); }
   Process& process() { return process_; }
-  ExitStatus stop() { return process_.stop(); }
+  /// SIGTERM; returns once the server and every process of its group (nginx workers,
+  /// backends spawned by lighttpd or mod_fcgid) are gone, so its logs are complete.
+  ExitStatus stop();
+
+ protected:
+  /// `start(prefix, port)` starts the server; the constructor then waits until `port` and
+  /// every one of `extra_ports` accept, and throws with the end of its logs if they never do.
+  FrontServerProcess(std::string_view what, fs::path prefix, const std::function<Process(const fs::path&, int)>& start,
+                     const std::vector<int>& extra_ports = {});
 
  private:
   fs::path prefix_;
   int port_;
   Process process_;
+};
+
+class NginxServer : public FrontServerProcess {
+ public:
+  static const std::string kDefaultConfig;
+
+  NginxServer(const TempDir& dir, const fs::path& socket, std::string_view config_template = kDefaultConfig);
 };
 
 /// The shipped nginx `location /api/` snippet with its socket replaced by `socket`.
@@ -210,23 +253,9 @@ std::vector<std::string> apache_complaints(std::string_view error_log);
 /// deploy/lighttpd/cppapi-*.conf made to point at test paths. Placeholders in `config`:
 /// @PORT@, @PREFIX@ (<dir>/lighttpd). `extra_ports` are sockets `config` opens
 /// ($SERVER["socket"]); the constructor waits until they all accept.
-class LighttpdServer {
+class LighttpdServer : public FrontServerProcess {
  public:
   LighttpdServer(const TempDir& dir, std::string_view config, std::vector<int> extra_ports = {});
-
-  int port() const { return port_; }
-  std::string url(std::string_view path) const;  ///< "http://127.0.0.1:<port>" + path
-  const fs::path& prefix() const { return prefix_; }
-  fs::path error_log_file() const { return prefix_ / "error.log"; }
-  std::string error_log() const { return read_file(error_log_file()); }
-  Process& process() { return process_; }
-  /// SIGTERM; returns once lighttpd and the backends it spawned (bin-path) are gone.
-  ExitStatus stop();
-
- private:
-  fs::path prefix_;
-  int port_;
-  Process process_;
 };
 
 /// Apache httpd in the foreground (`apache2 -f <dir>/apache/httpd.conf -DFOREGROUND`) on a free
@@ -237,7 +266,7 @@ class LighttpdServer {
 /// www-data: the constructor then makes `dir` world-readable (0755) and hands the module
 /// directories to www-data; a program they run must come from cppapi_binary_for_other_users(),
 /// and a unix socket they connect to (mod_proxy_fcgi) needs mode 0666.
-class ApacheServer {
+class ApacheServer : public FrontServerProcess {
  public:
   struct Options {
     /// Modules beyond the base set (mpm_event, authz_core, mime, alias, dir, setenvif), as
@@ -250,20 +279,6 @@ class ApacheServer {
   };
 
   ApacheServer(const TempDir& dir, Options options);
-
-  int port() const { return port_; }
-  std::string url(std::string_view path) const;  ///< "http://127.0.0.1:<port>" + path
-  const fs::path& prefix() const { return prefix_; }
-  fs::path error_log_file() const { return prefix_ / "error.log"; }
-  std::string error_log() const { return read_file(error_log_file()); }
-  Process& process() { return process_; }
-  /// SIGTERM; returns once Apache and all its children (mod_fcgid's processes too) are gone.
-  ExitStatus stop();
-
- private:
-  fs::path prefix_;
-  int port_;
-  Process process_;
 };
 
 /// One HTTP exchange. Header names are lower-cased.

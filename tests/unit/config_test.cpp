@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/config.hpp"
+#include "unique_temp_dir.hpp"
 
 namespace cppapi {
 namespace {
@@ -24,8 +25,8 @@ class ConfigFile : public testing::Test {
     }
     return "no error";
   }
-  void TearDown() override { std::remove(path_.c_str()); }
-  std::string path_ = testing::TempDir() + "cppapi_config_test.toml";
+  test::UniqueTempDir dir_;  // per test: ctest -j runs these tests at once
+  std::string path_ = dir_ / "cppapi.toml";
 };
 
 TEST_F(ConfigFile, ReadsEveryKindOfValue) {

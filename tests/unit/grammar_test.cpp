@@ -68,7 +68,11 @@ INSTANTIATE_TEST_SUITE_P(
                     BadCase{"/api/ad%64", 400, "bad call name"}, BadCase{"/api/a b", 400, "bad call name"},
                     BadCase{"/api/echo&%", 400, "argument 1: bad percent-escape"},
                     BadCase{"/api/echo&ok&%4", 400, "argument 2: bad percent-escape"},
-                    BadCase{"/api/echo&%zz", 400, "bad percent-escape"}, BadCase{"/api/echo&%00", 400, "NUL byte"}));
+                    BadCase{"/api/echo&%zz", 400, "bad percent-escape"}, BadCase{"/api/echo&%00", 400, "NUL byte"},
+                    BadCase{"/api/echo&a\r\nb", 400, "control byte 0x0d"},
+                    BadCase{"/api/echo&\x01", 400, "control byte 0x01"},
+                    BadCase{"/api/echo&a\x7f", 400, "control byte 0x7f"},
+                    BadCase{"/api/echo?q=\t", 400, "control byte 0x09"}));
 
 // A front server picks its location from the path after decoding %2e and %2f and removing
 // dot segments, while cppapi reads the raw text: `/api/admin/purge&/../../x` would reach

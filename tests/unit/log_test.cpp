@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "core/log.hpp"
+#include "unique_temp_dir.hpp"
 
 namespace cppapi {
 namespace {
@@ -16,15 +17,14 @@ TEST(Log, AFileThatCannotBeOpenedStopsTheStart) {
 }
 
 TEST(Log, AccessLinesGoToTheFile) {
-  const std::string path = testing::TempDir() + "cppapi_log_test.log";
-  std::remove(path.c_str());
+  const test::UniqueTempDir dir;  // per test: ctest -j runs tests at once
+  const std::string path = dir / "cppapi.log";
   setup_logging(path, true);
   log_access("GET", "add", 200, 1, std::chrono::microseconds(12));
   std::ifstream file(path);
   const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("GET add 200 1B 12us"), std::string::npos) << text;
   setup_logging("", false);
-  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -77,6 +77,13 @@ ParsedCall parse_call(std::string_view request_uri, std::string_view prefix, con
   if (request_uri.substr(0, prefix.size()) != prefix)
     throw HttpError(404, fmt::format("not a call: the uri does not start with {}", prefix));
 
+  // A URI on the wire never holds raw control bytes (RFC 3986); one that does was not
+  // sent by a front server that parsed it. Percent-encoded (%0D, %01) they are arguments.
+  for (const char c : request_uri)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      throw HttpError(
+          400, fmt::format("control byte 0x{:02x} in the uri: percent-encode it", static_cast<unsigned char>(c)));
+
   const std::string_view call = raw_call_text(request_uri, prefix);
   const std::size_t name_end = call.find('&');
   ParsedCall parsed;
