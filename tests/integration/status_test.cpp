@@ -274,6 +274,66 @@ TEST_F(Status, SlowLogShowsTheHandlersStack) {
   EXPECT_EQ(metric(metrics(), "cppapi_slow_requests_total"), 1);
 }
 
+// ---- a real Prometheus
+
+/// The first value of a Prometheus instant query, or nullopt while it has none.
+std::optional<double> prometheus_query(int port, const std::string& query) {
+  char* escaped = curl_easy_escape(nullptr, query.c_str(), static_cast<int>(query.size()));
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/api/v1/query?query=" + escaped;
+  curl_free(escaped);
+  const HttpResponse reply = http("GET", url);
+  if (reply.status != 200) return std::nullopt;
+  const json body = json::parse(reply.body, nullptr, false);
+  if (body.is_discarded() || body["data"]["result"].empty()) return std::nullopt;
+  return std::stod(body["data"]["result"][0]["value"][1].get<std::string>());
+}
+
+TEST_F(Status, PrometheusScrapesExactCountsAndPromtoolAcceptsThePage) {
+  if (!fs::exists("/usr/bin/prometheus") || !fs::exists("/usr/bin/promtool"))
+    GTEST_SKIP() << "Debian package prometheus not installed (deploy/install-deps.sh)";
+  start(2, 2);
+  ASSERT_EQ(api("add&1&2").status, 200);
+
+  // promtool lints the Prometheus text format as served through nginx.
+  write_file(dir_ / "metrics.txt", metrics());
+  const std::string check = "/usr/bin/promtool check metrics < " + (dir_ / "metrics.txt").string() + " > " +
+                            (dir_ / "promtool.log").string() + " 2>&1";
+  EXPECT_EQ(std::system(check.c_str()), 0) << read_file(dir_ / "promtool.log");
+
+  // Prometheus itself, scraping every second (it asks for OpenMetrics first, so that format is parsed too).
+  const int port = free_port();
+  write_file(dir_ / "prometheus.yml",
+             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+             "scrape_configs:\n  - job_name: cppapi\n"
+             "    metrics_path: /cppapi-status/metrics\n"
+             "    static_configs:\n      - targets: ['127.0.0.1:" +
+                 std::to_string(nginx_->port()) + "']\n");
+  Process prometheus(
+      {"/usr/bin/prometheus", "--config.file=" + (dir_ / "prometheus.yml").string(),
+       "--storage.tsdb.path=" + (dir_ / "tsdb").string(), "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+      dir_ / "prometheus.log");
+  ASSERT_TRUE(wait_until([&] { return prometheus_query(port, "sum(cppapi_requests_total)").has_value(); }, 30s))
+      << prometheus.log();
+  const auto up = prometheus_query(port, "up{job=\"cppapi\"}");
+  EXPECT_EQ(up, 1.0);
+  const double baseline = *prometheus_query(port, "sum(cppapi_requests_total)");
+  EXPECT_EQ(baseline, 1.0);
+  const double t0 = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  constexpr int kRequests = 25;
+  for (int i = 0; i < kRequests; ++i) ASSERT_EQ(api(i % 5 == 0 ? "nope" : "add&1&2").status, i % 5 == 0 ? 404 : 200);
+  const std::string increase = "sum(cppapi_requests_total) - sum(cppapi_requests_total @ " + std::to_string(t0) + ")";
+  EXPECT_TRUE(wait_until([&] { return prometheus_query(port, increase) == kRequests; }, 15s))
+      << increase << " = " << prometheus_query(port, increase).value_or(-1) << "\n"
+      << prometheus.log();
+  // The histogram agrees.
+  const std::string count_increase =
+      "sum(cppapi_request_duration_seconds_count) - "
+      "sum(cppapi_request_duration_seconds_count @ " +
+      std::to_string(t0) + ")";
+  EXPECT_EQ(prometheus_query(port, count_increase), kRequests);
+  prometheus.stop();
+}
+
 // ---- sd_notify
 
 class NotifyReceiver {
