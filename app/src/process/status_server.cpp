@@ -103,7 +103,8 @@ StatusService::StatusService(const Registry& registry, const Settings& settings,
       scoreboard_(slot_count(settings.processes), registry.all().size() + 1),
       folded_(registry.all().size() + 1),
       processes_(settings.processes),
-      threads_(settings.threads) {
+      threads_(settings.threads),
+      allow_from_(settings.allow_from) {
   for (const detail::CallRecord* record : registry.all()) call_names_.emplace_back(record->name);
   call_names_.emplace_back("(unknown)");
   if (!settings.status_listen.empty()) {
@@ -329,7 +330,7 @@ void StatusService::serve() {
   auto next_watchdog = Clock::now();
   const std::optional<PeerAllowList> peers =
       status_socket_ && !status_socket_->is_unix()
-          ? std::optional<PeerAllowList>(PeerAllowList::from({}, std::getenv("FCGI_WEB_SERVER_ADDRS")))
+          ? std::optional<PeerAllowList>(PeerAllowList::from(allow_from_, std::getenv("FCGI_WEB_SERVER_ADDRS")))
           : std::nullopt;
   while (!stop_.load()) {
     std::vector<pollfd> polled;

@@ -88,6 +88,7 @@ class StatusService {
   std::atomic<bool> ready_sent_{false};
 
   std::optional<ListenSocket> status_socket_;
+  std::vector<std::string> allow_from_;  // TCP peers of the status listener, as for the main one
   std::optional<std::chrono::microseconds> watchdog_interval_;
   int wake_pipe_[2] = {-1, -1};
   std::atomic<bool> stop_{false};
