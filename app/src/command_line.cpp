@@ -53,6 +53,8 @@ int serve_on(const Settings& settings, const Registry& registry, int listen_fd, 
   spdlog::info("cppapi: serving {} calls under {} with {}; mode: {}", registry.all().size(), settings.prefix, shape,
                how);
   if (settings.processes > 0) return run_master(registry, settings, listen_fd, opened, std::move(reload));
+  if (!settings.status_listen.empty())
+    spdlog::warn("cppapi: status_listen is served by a master: give --processes N (ignored here)");
   return run_worker(settings, registry, listen_fd);
 }
 

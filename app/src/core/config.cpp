@@ -64,6 +64,28 @@ bool parse_bool(std::string_view value) {
 
 int as_int(std::string_view value, long min, long max) { return static_cast<int>(parse_integer(value, min, max)); }
 
+/// "500ms", "2s", "1m"; a bare number is seconds; "off" or 0 is off. In milliseconds.
+int parse_duration_ms(std::string_view value) {
+  if (value == "off" || value == "false") return 0;
+  long multiplier = 1000;
+  std::string_view digits = value;
+  if (digits.ends_with("ms")) {
+    multiplier = 1;
+    digits.remove_suffix(2);
+  } else if (digits.ends_with("s")) {
+    digits.remove_suffix(1);
+  } else if (digits.ends_with("m")) {
+    multiplier = 60'000;
+    digits.remove_suffix(1);
+  }
+  long number = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+  if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size() || number < 0 ||
+      number > 86'400'000 / multiplier)
+    bad_value(value, "a duration such as 500ms, 2s or 1m (up to a day), or off");
+  return static_cast<int>(number * multiplier);
+}
+
 const std::vector<SettingKey> kKeys = {
     {"listen", "where to listen: unix:/path/to.sock or HOST:PORT ([::1]:PORT for IPv6)", false,
      [](Settings& s, std::string_view v) { s.listen = v; }},
@@ -117,6 +139,13 @@ const std::vector<SettingKey> kKeys = {
      [](Settings& s, std::string_view v) { s.limits.max_body_bytes = parse_size(v); }},
     {"max_params_bytes", "largest FastCGI parameter block, i.e. request headers (connection dropped beyond)", false,
      [](Settings& s, std::string_view v) { s.limits.max_params_bytes = parse_size(v); }},
+    {"status_listen",
+     "a second FastCGI listener, served by the master, for the ping, status and metrics pages "
+     "(unix:PATH or HOST:PORT; keep it private)",
+     false, [](Settings& s, std::string_view v) { s.status_listen = v; }},
+    {"slowlog_threshold",
+     "log a request still running after this long (500ms, 2s), with its thread's stack; off by default", false,
+     [](Settings& s, std::string_view v) { s.slowlog_threshold_ms = parse_duration_ms(v); }},
     {"read_timeout", "seconds a connection may stall in the middle of a request", false,
      [](Settings& s, std::string_view v) { s.read_timeout_ms = as_int(v, 1, 3600) * 1000; }},
     {"idle_timeout", "seconds a kept-alive connection may sit idle", false,

@@ -30,6 +30,8 @@ struct Settings {
   int idle_timeout_ms = 300000;     ///< a kept connection idle this long is closed
   int request_timeout_ms = 0;       ///< a handler running longer gets a 504; 0: no limit
   bool debug = false;               ///< exception text in 500 replies (never in production)
+  std::string status_listen;        ///< ping/status/metrics listener served by the master; empty: none
+  int slowlog_threshold_ms = 0;     ///< a request running longer is logged with its stack; 0: off
   Limits limits;
 };
 

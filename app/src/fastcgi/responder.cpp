@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/log.hpp"
+#include "core/request_observer.hpp"
 #include "dispatch/grammar.hpp"
 #include "dispatch/reply_writer.hpp"
 #include "dispatch/request_access.hpp"
@@ -90,6 +91,7 @@ class FcgiResponder::Slot {
   Clock::time_point started;
   bool handling = false;
   bool timed_out = false;
+  RequestToken token;  // the request observer's (core/request_observer.hpp)
 };
 
 ResponderOptions ResponderOptions::from(const Settings& settings) {
@@ -269,6 +271,7 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
                                              Slot& slot) {
   const auto started = Clock::now();
   Request request = detail::RequestAccess::make(incoming.envp.data(), incoming.body);
+  slot.token = observe_request_begin(request.param("REQUEST_URI"));  // status counters, slow log
   Reply reply;
   if (incoming.body_too_large()) {
     reply = dispatcher_.refuse(
@@ -284,6 +287,7 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
     if (!slot.end()) return Outcome::kAbandoned;
   }
   const std::size_t bytes = encode(slot.out, incoming.id, reply, request.method());
+  observe_request_end(slot.token, reply.status, Clock::now() - started);  // counted before the client can see it
   const bool sent = connection.send(slot.out, kSendTimeout);
   log_reply(request, reply, bytes, started, options_.prefix);
   return sent ? Outcome::kKeep : Outcome::kDrop;
@@ -347,6 +351,7 @@ void FcgiResponder::answer_if_overdue(Slot& slot, Clock::time_point now) {
         request, 504, fmt::format("the call did not finish within {} s", options_.request_timeout.count() / 1000));
     std::string out;
     const std::size_t bytes = encode(out, slot.incoming->id, reply, request.method());
+    observe_request_end(slot.token, reply.status, now - slot.started);  // the stuck thread never will
     slot.connection->send(out, kSendTimeout);
     // The stuck thread owns the connection and will never read it again: end it here,
     // and forget it, so that a stop does not wait for it (it dies with the process).

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "core/log.hpp"
 #include "core/retire_reason.hpp"
 #include "process/signals.hpp"
+#include "process/status_server.hpp"
 #include "process/worker.hpp"
 
 namespace cppapi {
@@ -96,6 +98,7 @@ class ProcessMaster {
   bool killed_any_ = false;
   int quick_deaths_ = 0;
   Clock::time_point next_start_{};
+  std::unique_ptr<StatusService> status_;  // status pages, counters, sd_notify (process/status_server.cpp)
 };
 
 int ProcessMaster::run() {
@@ -103,6 +106,7 @@ int ProcessMaster::run() {
   sigemptyset(&notice);
   sigaddset(&notice, retire_notice_signal());
   pthread_sigmask(SIG_BLOCK, &notice, nullptr);  // before the first fork: its default action is to terminate
+  status_ = StatusService::start(registry_, settings_, listen_fd_);  // status hook
 
   while (true) {
     start_missing_workers();
@@ -110,10 +114,15 @@ int ProcessMaster::run() {
     const int signal_number = wait_for_signal(info);
     if (signal_number == SIGTERM || signal_number == SIGINT) return stop(signal_number);
     if (signal_number == SIGCHLD) reap_workers();
-    if (signal_number == SIGHUP) reload();
+    if (signal_number == SIGHUP) {
+      if (status_) status_->notify_reloading();  // status hook
+      reload();
+      if (status_) status_->notify_ready();  // status hook
+    }
     if (signal_number == SIGUSR1) reopen_logs();
     if (signal_number == retire_notice_signal()) on_retire_notice(info);
     kill_overdue();
+    if (status_) status_->tick();  // status hook
   }
 }
 
@@ -124,8 +133,10 @@ void ProcessMaster::start_missing_workers() {
 }
 
 bool ProcessMaster::start_worker() {
+  if (status_) status_->before_fork();  // status hook
   const pid_t pid = ::fork();
   if (pid == 0) run_child();
+  if (status_) status_->after_fork(pid);  // status hook
   if (pid < 0) {
     spdlog::error("master: cannot start a worker: fork: {}; trying again in {} ms", std::strerror(errno),
                   kMaxBackoff.count());
@@ -143,6 +154,7 @@ void ProcessMaster::run_child() {
     if (::getppid() != master_pid_) ::_exit(0);
     if (opened_) opened_->disown_path();
     setup_logging(settings_.log_file, settings_.access_log);
+    if (status_) status_->in_child(settings_);  // status hook
     status = run_worker(settings_, registry_, listen_fd_, master_pid_);
   } catch (const std::exception& error) {
     spdlog::error("worker failed: {}", error.what());
@@ -164,6 +176,7 @@ void ProcessMaster::reap_workers() {
 }
 
 void ProcessMaster::on_worker_exit(const Worker& worker, int status) {
+  if (status_) status_->worker_exited(worker.pid, worker.retiring || stopping_);  // status hook
   if (worker.retiring || stopping_) {
     spdlog::info("master: worker {} {}", worker.pid, describe_exit(status));
     return;
@@ -191,6 +204,7 @@ void ProcessMaster::on_retire_notice(const siginfo_t& info) {
                describe(static_cast<RetireReason>(info.si_value.sival_int)));
   found->retiring = true;
   found->kill_at = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
+  if (status_) status_->worker_retiring(found->pid, static_cast<RetireReason>(info.si_value.sival_int));  // status hook
 }
 
 void ProcessMaster::retire(Worker& worker) {
@@ -227,6 +241,7 @@ void ProcessMaster::reload() {
   start_missing_workers();
   for (Worker& worker : workers_)
     if (std::find(old.begin(), old.end(), worker.pid) != old.end()) retire(worker);
+  if (status_) status_->reloaded(settings_, old);  // status hook
   spdlog::info("master: reloaded: {} new workers with {} threads; {} old ones finish their requests",
                settings_.processes, settings_.threads, old.size());
 }
@@ -265,6 +280,7 @@ int ProcessMaster::wait_for_signal(siginfo_t& info) const {
 
 int ProcessMaster::stop(int signal_number) {
   stopping_ = true;
+  if (status_) status_->notify_stopping();  // status hook
   spdlog::info("master: {}: stopping {} workers, waiting up to {} ms for requests in flight",
                signal_name(signal_number), workers_.size(), settings_.shutdown_timeout_ms);
   const auto deadline = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// What the master knows about its pool, and the small FastCGI listener that tells it
+// (status_listen): ping, status (text, ?json, ?full), metrics (Prometheus,
+// OpenMetrics). It runs on one thread of the master, never in a worker, and never
+// runs a handler, so it answers while every worker thread is busy or every worker is
+// being replaced. It also keeps systemd informed (sd_notify) and samples the listen
+// queue. The master calls the hooks below from its main thread at each event of a
+// worker's life; the scoreboard they keep lives in shared memory the workers write.
+#pragma once
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/retire_reason.hpp"
+#include "core/settings.hpp"
+#include "dispatch/registry.hpp"
+#include "process/listen_socket.hpp"
+#include "process/scoreboard.hpp"
+#include "process/status_pages.hpp"
+
+namespace cppapi {
+
+class StatusService {
+ public:
+  /// Null when neither status_listen nor NOTIFY_SOCKET asks for it (then nothing is counted).
+  /// Throws if the status listener cannot be opened.
+  static std::unique_ptr<StatusService> start(const Registry& registry, const Settings& settings, int listen_fd);
+
+  StatusService(const Registry& registry, const Settings& settings, int listen_fd);
+  ~StatusService();
+  StatusService(const StatusService&) = delete;
+  StatusService& operator=(const StatusService&) = delete;
+
+  // ---- hooks, from the master's main thread
+  void before_fork();                       ///< claims the next worker's slot
+  void after_fork(pid_t pid);               ///< in the master: pid < 0 when fork failed
+  void in_child(const Settings& settings);  ///< in the new worker, before run_worker()
+  void worker_retiring(pid_t pid, RetireReason reason);
+  void reloaded(const Settings& settings, const std::vector<pid_t>& old_workers);
+  void worker_exited(pid_t pid, bool expected);  ///< expected: retiring or stopping, else a crash
+  void tick();                                   ///< the master's loop is alive (for WATCHDOG=1)
+  void notify_reloading();
+  void notify_ready();
+  void notify_stopping();
+
+  /// The status as the pages render it (also for tests).
+  StatusSnapshot snapshot();
+
+ private:
+  struct Connection;
+  void serve();
+  void sample_listen_queue();
+  void notify_status();
+  void handle(Connection& connection);
+  std::string answer(const std::vector<const char*>& envp);
+  int slot_of(pid_t pid) const;
+
+  const Registry& registry_;
+  const int listen_fd_;
+  const pid_t master_pid_;
+  const std::int64_t start_unix_;
+  const std::chrono::steady_clock::time_point start_;
+  std::vector<std::string> call_names_;
+  Scoreboard scoreboard_;
+  int pending_slot_ = -1;
+  bool warned_no_slot_ = false;
+  std::map<pid_t, int> slot_by_pid_;  // master thread only
+
+  std::mutex mutex_;  // guards the fields below (master thread writes, status thread reads)
+  std::vector<CallTotals> folded_;
+  std::uint64_t folded_slow_ = 0;
+  std::array<std::uint64_t, 4> restarts_{};
+  std::uint64_t generation_ = 0;
+  int processes_;
+  int threads_;
+
+  std::atomic<std::uint32_t> queue_now_{0};
+  std::atomic<std::uint32_t> queue_max_{0};
+  std::atomic<std::int64_t> heartbeat_ns_{0};
+  std::atomic<bool> ready_sent_{false};
+
+  std::optional<ListenSocket> status_socket_;
+  std::vector<std::string> allow_from_;  // TCP peers of the status listener, as for the main one
+  std::optional<std::chrono::microseconds> watchdog_interval_;
+  int wake_pipe_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace cppapi
