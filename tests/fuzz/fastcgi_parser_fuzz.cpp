@@ -57,7 +57,9 @@ void put_length(std::string& out, std::size_t length, bool long_form) {
 /// `content` as a stream of records of fuzz-chosen sizes (1..65535), then the empty record.
 void put_stream(std::string& out, FuzzedDataProvider& fuzz, int type, int id, std::string_view content) {
   while (!content.empty()) {
-    const std::size_t take = std::min(content.size(), fuzz.ConsumeIntegralInRange<std::size_t>(1, 65535));
+    // 0 (also what an exhausted input gives) means the largest record: tiny records only when chosen.
+    const std::size_t size = fuzz.ConsumeIntegral<std::uint16_t>();
+    const std::size_t take = std::min(content.size(), size == 0 ? std::size_t{65535} : size);
     put_record(out, type, id, content.substr(0, take), fuzz.ConsumeIntegralInRange<int>(0, 7));
     content.remove_prefix(take);
   }
