@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -124,7 +125,7 @@ TEST(FastcgiParser, DropsParamsThatCannotBeCStrings) {
 }
 
 TEST(FastcgiParser, RefusesOtherRolesThenMultiplexing) {
-  const std::string bytes = begin(4, false, 2 /* authorizer */) + begin(1) + begin(2);
+  const std::string bytes = begin(4, true, 2 /* authorizer */) + begin(1) + begin(2);
   RequestParser parser({});
   std::string_view input = bytes;
   std::string replies;
@@ -134,6 +135,18 @@ TEST(FastcgiParser, RefusesOtherRolesThenMultiplexing) {
   append_end_request(expected, 2, 0, kCantMultiplex);
   EXPECT_EQ(replies, expected);
   EXPECT_TRUE(parser.in_request());
+}
+
+TEST(FastcgiParser, EndsTheConnectionAfterARefusalOrAbortWithoutKeepConn) {
+  for (const std::string& bytes : {begin(4, false, 2 /* authorizer */) + request(1),
+                                   begin(1, false) + record(kAbortRequest, 1, "") + request(2)}) {
+    RequestParser parser({});
+    std::string_view input = bytes;
+    std::string replies;
+    EXPECT_EQ(parser.consume(input, replies), RequestParser::Result::kClose);
+    EXPECT_EQ(replies.size(), 16u);  // the END_REQUEST, and nothing read after it
+    EXPECT_FALSE(parser.in_request());
+  }
 }
 
 TEST(FastcgiParser, AnswersGetValues) {
@@ -279,6 +292,65 @@ TEST(FastcgiParser, DeclaredLengthOverTheLimitKeepsNothing) {
   input = bytes;
   ASSERT_EQ(parser.consume(input, replies), RequestParser::Result::kRequestReady);
   EXPECT_FALSE(parser.take_request().body_too_large());
+}
+
+/// Walks `bytes` as records; false if a header's length does not match what follows.
+bool well_formed_records(std::string_view bytes, std::vector<std::string>* contents = nullptr) {
+  while (!bytes.empty()) {
+    if (bytes.size() < kHeaderSize) return false;
+    const std::size_t length =
+        std::size_t{static_cast<std::uint8_t>(bytes[4])} << 8 | static_cast<std::uint8_t>(bytes[5]);
+    const std::size_t padding = static_cast<std::uint8_t>(bytes[6]);
+    if (bytes.size() < kHeaderSize + length + padding) return false;
+    if (contents) contents->emplace_back(bytes.substr(kHeaderSize, length));
+    bytes.remove_prefix(kHeaderSize + length + padding);
+  }
+  return true;
+}
+
+TEST(FastcgiParser, GetValuesNamingOneNameThousandsOfTimesGetsOneWellFormedRecord) {
+  std::string query;
+  for (int i = 0; i < 4000; ++i) append_name_value(query, "FCGI_MAX_CONNS", "");  // 64000 bytes
+  ASSERT_LE(query.size(), kMaxContent);
+  const std::string bytes = record(kGetValues, 0, query) + request(1);
+  RequestParser parser({});
+  std::string_view input = bytes;
+  std::string replies;
+  // The stream after it stays in step: the request that follows is read.
+  EXPECT_EQ(parser.consume(input, replies), RequestParser::Result::kRequestReady);
+  std::vector<std::string> contents;
+  ASSERT_TRUE(well_formed_records(replies, &contents)) << "reply of " << replies.size() << " bytes";
+  ASSERT_EQ(contents.size(), 1u);
+  std::string expected;
+  append_name_value(expected, "FCGI_MAX_CONNS", "1000");
+  EXPECT_EQ(contents[0], expected);
+}
+
+TEST(FastcgiParser, EnvpSurvivesMovesOfShortParams) {
+  // Short parameters fit in std::string's inline buffer: moving the request copies
+  // them, and pointers into the old storage would then read someone else's bytes.
+  const std::string first = begin(1) + params(1, {{"A", "1"}}) + record(kStdin, 1, "");
+  const std::string second = begin(2) + params(2, {{"B", "2"}}) + record(kStdin, 2, "");
+  RequestParser parser({});
+  std::string replies;
+  std::string_view input = first;
+  ASSERT_EQ(parser.consume(input, replies), RequestParser::Result::kRequestReady);
+  IncomingRequest got = parser.take_request();
+  input = second;
+  ASSERT_EQ(parser.consume(input, replies), RequestParser::Result::kRequestReady);
+  IncomingRequest other = parser.take_request();
+  EXPECT_EQ(param(got, "A"), "1");
+  EXPECT_EQ(param(other, "B"), "2");
+  IncomingRequest moved = std::move(got);
+  IncomingRequest copied = moved;
+  got = std::move(copied);
+  EXPECT_EQ(param(moved, "A"), "1");
+  EXPECT_EQ(param(got, "A"), "1");
+  for (const IncomingRequest* request : {&moved, &got, &other})
+    for (const char* const* entry = request->envp.data(); *entry; ++entry) {
+      EXPECT_GE(*entry, request->params.data());
+      EXPECT_LT(*entry, request->params.data() + request->params.size());
+    }
 }
 
 }  // namespace

@@ -146,10 +146,14 @@ const std::vector<SettingKey> kKeys = {
     {"slowlog_threshold",
      "log a request still running after this long (500ms, 2s), with its thread's stack; off by default", false,
      [](Settings& s, std::string_view v) { s.slowlog_threshold_ms = parse_duration_ms(v); }},
-    {"read_timeout", "seconds a connection may stall in the middle of a request", false,
+    {"read_timeout", "seconds a connection may stall in a request, or stay silent once accepted", false,
      [](Settings& s, std::string_view v) { s.read_timeout_ms = as_int(v, 1, 3600) * 1000; }},
     {"idle_timeout", "seconds a kept-alive connection may sit idle", false,
      [](Settings& s, std::string_view v) { s.idle_timeout_ms = as_int(v, 1, 86400) * 1000; }},
+    {"write_timeout", "seconds a reply may make no progress (the client reads nothing) before the connection is closed",
+     false, [](Settings& s, std::string_view v) { s.write_timeout_ms = as_int(v, 1, 3600) * 1000; }},
+    {"max_connections", "FastCGI connections open at once in each process; beyond, accepting waits", false,
+     [](Settings& s, std::string_view v) { s.max_connections = as_int(v, 1, 1'000'000); }},
 };
 
 std::string normalize_key(std::string_view key) {

@@ -28,6 +28,8 @@ struct Settings {
   long max_requests = 0;            ///< a worker retires after this many; 0: never
   int read_timeout_ms = 30000;      ///< a connection stalled inside a request is closed
   int idle_timeout_ms = 300000;     ///< a kept connection idle this long is closed
+  int write_timeout_ms = 30000;     ///< a reply that makes no progress this long: its connection is closed
+  int max_connections = 1024;       ///< open FastCGI connections per process; beyond, accepting waits
   int request_timeout_ms = 0;       ///< a handler running longer gets a 504; 0: no limit
   bool debug = false;               ///< exception text in 500 replies (never in production)
   std::string status_listen;        ///< ping/status/metrics listener served by the master; empty: none

@@ -2,8 +2,10 @@
 #include "fastcgi/connection.hpp"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace cppapi {
@@ -20,36 +22,56 @@ FastcgiConnection::~FastcgiConnection() { ::close(fd_); }
 
 FastcgiConnection::Next FastcgiConnection::next_request(fastcgi::IncomingRequest& request) {
   while (true) {
-    std::string_view pending = std::string_view(input_).substr(consumed_);
-    const std::size_t before = pending.size();
-    std::string replies;
-    const auto result = parser_.consume(pending, replies);
-    consumed_ += before - pending.size();
-    if (consumed_ == input_.size()) {
-      input_.clear();
-      consumed_ = 0;
+    if (has_output()) {
+      const Flush flushed = flush();
+      if (flushed == Flush::kFailed) return Next::kClosed;
+      if (flushed == Flush::kBlocked) return Next::kWaiting;  // parked until writable; nothing read meanwhile
     }
-    if (!replies.empty() && !send(replies, std::chrono::seconds(5))) return Next::kClosed;
-    if (result == fastcgi::RequestParser::Result::kBroken) {
-      problem_ = parser_.error();
-      return Next::kClosed;
-    }
-    // Bytes of a record not yet whole count as a request begun: they stall the same way.
-    mid_request_.store(parser_.in_request() || consumed_ < input_.size(), std::memory_order_relaxed);
-    if (result == fastcgi::RequestParser::Result::kRequestReady) {
-      request = parser_.take_request();
-      mid_request_.store(false, std::memory_order_relaxed);
-      served_any_.store(true, std::memory_order_relaxed);
-      return Next::kRequest;
-    }
+    if (close_after_output_) return Next::kClosed;
+    const Parsed parsed = parse_buffered(request);
+    if (parsed == Parsed::kRequest) return Next::kRequest;
+    if (parsed == Parsed::kClosed) return Next::kClosed;
+    if (has_output() || close_after_output_) continue;  // replies to send (and maybe a close) first
     if (peer_closed_) return Next::kClosed;
-    if (!read_available()) return peer_closed_ ? Next::kClosed : Next::kWaiting;
+    if (!read_available()) {
+      if (peer_closed_) return Next::kClosed;
+      release_idle_buffers();
+      return Next::kWaiting;
+    }
   }
 }
 
-/// Reads until the socket is empty; true when new bytes arrived.
+/// Runs the parser over the buffered bytes; management replies go to the output.
+FastcgiConnection::Parsed FastcgiConnection::parse_buffered(fastcgi::IncomingRequest& request) {
+  using Result = fastcgi::RequestParser::Result;
+  std::string_view pending = std::string_view(input_).substr(consumed_);
+  const std::size_t before = pending.size();
+  const Result result = parser_.consume(pending, output_);
+  consumed_ += before - pending.size();
+  if (consumed_ == input_.size()) {
+    input_.clear();
+    consumed_ = 0;
+  }
+  writing_.store(has_output(), std::memory_order_relaxed);
+  if (result == Result::kBroken) {
+    problem_ = parser_.error();
+    return Parsed::kClosed;
+  }
+  if (result == Result::kClose) close_after_output_ = true;
+  // Bytes of a record not yet whole count as a request begun: they stall the same way.
+  mid_request_.store(parser_.in_request() || consumed_ < input_.size(), std::memory_order_relaxed);
+  if (result != Result::kRequestReady) return Parsed::kMore;
+  request = parser_.take_request();
+  mid_request_.store(false, std::memory_order_relaxed);
+  served_any_.store(true, std::memory_order_relaxed);
+  return Parsed::kRequest;
+}
+
+/// Reads until the socket is empty or kInputLimit bytes wait unparsed; true when new
+/// bytes arrived. The caller parses them before reading more: the buffer stays bounded
+/// however fast the peer sends.
 bool FastcgiConnection::read_available() {
-  if (consumed_ > 0 && consumed_ * 2 > input_.size()) {
+  if (consumed_ > 0) {
     input_.erase(0, consumed_);
     consumed_ = 0;
   }
@@ -57,13 +79,14 @@ bool FastcgiConnection::read_available() {
   // Read on the stack and keep only what came: an idle kept connection then holds a
   // buffer the size of one request, not of the read chunk.
   char chunk[kReadChunk];
-  while (true) {
-    const ssize_t got = ::read(fd_, chunk, kReadChunk);
-    if (got > 0) input_.append(chunk, static_cast<std::size_t>(got));
+  while (input_.size() < kInputLimit) {
+    const std::size_t room = std::min(kReadChunk, kInputLimit - input_.size());
+    const ssize_t got = ::read(fd_, chunk, room);
     if (got > 0) {
+      input_.append(chunk, static_cast<std::size_t>(got));
       got_any = true;
-      last_activity_.store(Clock::now(), std::memory_order_relaxed);
-      if (static_cast<std::size_t>(got) < kReadChunk) return true;
+      touch();
+      if (static_cast<std::size_t>(got) < room) return true;
       continue;
     }
     if (got < 0 && errno == EINTR) continue;
@@ -71,12 +94,39 @@ bool FastcgiConnection::read_available() {
     peer_closed_ = true;  // EOF or a hard error
     return got_any;
   }
+  return got_any;
+}
+
+/// An outsized request or reply does not keep its buffers for the connection's life.
+void FastcgiConnection::release_idle_buffers() {
+  if (input_.empty() && input_.capacity() > kKeptCapacity) std::string().swap(input_);
+  if (!has_output() && output_.capacity() > kKeptCapacity) std::string().swap(output_);
+}
+
+FastcgiConnection::Flush FastcgiConnection::flush() {
+  while (has_output()) {
+    const ssize_t written = ::send(fd_, output_.data() + sent_, output_.size() - sent_, MSG_NOSIGNAL);
+    if (written > 0) {
+      sent_ += static_cast<std::size_t>(written);
+      touch();
+      continue;
+    }
+    if (written < 0 && errno == EINTR) continue;
+    writing_.store(true, std::memory_order_relaxed);
+    if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Flush::kBlocked;
+    return Flush::kFailed;  // EPIPE, ECONNRESET: the web server went away
+  }
+  output_.clear();
+  sent_ = 0;
+  writing_.store(false, std::memory_order_relaxed);
+  release_idle_buffers();
+  return Flush::kDone;
 }
 
 bool FastcgiConnection::send(std::string_view bytes, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (!bytes.empty()) {
-    const ssize_t written = ::write(fd_, bytes.data(), bytes.size());
+    const ssize_t written = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (written > 0) {
       bytes.remove_prefix(static_cast<std::size_t>(written));
       continue;
@@ -90,7 +140,7 @@ bool FastcgiConnection::send(std::string_view bytes, std::chrono::milliseconds t
     }
     return false;  // EPIPE, ECONNRESET: the web server went away
   }
-  last_activity_.store(Clock::now(), std::memory_order_relaxed);
+  touch();
   return true;
 }
 

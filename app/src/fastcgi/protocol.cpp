@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <stdexcept>
 
 #include "core/content_length.hpp"
 
@@ -66,7 +67,9 @@ RequestParser::Result RequestParser::consume(std::string_view& input, std::strin
     if (input.size() < kHeaderSize + content_length + padding) break;  // wait for the whole record
     const std::string_view content = input.substr(kHeaderSize, content_length);
     input.remove_prefix(kHeaderSize + content_length + padding);
-    if (const Result result = handle_record(type, id, content, replies); result == Result::kBroken) return result;
+    if (const Result result = handle_record(type, id, content, replies);
+        result == Result::kBroken || result == Result::kClose)
+      return result;
   }
   return state_ == State::kReady ? Result::kRequestReady : Result::kNeedMore;
 }
@@ -87,14 +90,17 @@ RequestParser::Result RequestParser::handle_management(std::uint8_t type, std::s
     replies.append(7, '\0');
     return Result::kNeedMore;
   }
-  std::string values;
+  // Each known name answered once, however often it is asked: the answer stays one small record.
+  constexpr std::string_view kNames[] = {"FCGI_MPXS_CONNS", "FCGI_MAX_CONNS", "FCGI_MAX_REQS"};
+  constexpr std::string_view kValues[] = {"0", "1000", "1000"};
+  bool asked[3] = {false, false, false};
   const bool well_formed = for_each_pair(content, [&](std::string_view name, std::string_view) {
-    if (name == "FCGI_MPXS_CONNS")
-      append_name_value(values, name, "0");
-    else if (name == "FCGI_MAX_CONNS" || name == "FCGI_MAX_REQS")
-      append_name_value(values, name, "1000");
+    for (std::size_t i = 0; i < 3; ++i) asked[i] = asked[i] || name == kNames[i];
   });
   if (!well_formed) return broken("malformed GET_VALUES");
+  std::string values;
+  for (std::size_t i = 0; i < 3; ++i)
+    if (asked[i]) append_name_value(values, kNames[i], kValues[i]);
   append_header(replies, kGetValuesResult, 0, values.size());
   replies += values;
   return Result::kNeedMore;
@@ -108,10 +114,8 @@ RequestParser::Result RequestParser::handle_begin(std::uint16_t id, std::string_
     return Result::kNeedMore;
   }
   const auto role = static_cast<std::uint16_t>(byte_at(content, 0) << 8 | byte_at(content, 1));
-  if (role != kResponderRole) {
-    append_end_request(replies, id, 0, kUnknownRole);
-    return Result::kNeedMore;
-  }
+  if (role != kResponderRole)
+    return end_without_request(id, kUnknownRole, replies, byte_at(content, 2) & kKeepConnection);
   current_ = IncomingRequest{};
   current_.id = id;
   current_.keep_connection = byte_at(content, 2) & kKeepConnection;
@@ -145,9 +149,8 @@ RequestParser::Result RequestParser::handle_stream(std::uint8_t type, std::uint1
         current_.body.append(content);
       return Result::kNeedMore;
     case kAbortRequest:
-      append_end_request(replies, id, 0, kRequestComplete);
       state_ = State::kIdle;
-      return current_.keep_connection ? Result::kNeedMore : broken("request aborted");
+      return end_without_request(id, kRequestComplete, replies, current_.keep_connection);
     default:
       return Result::kNeedMore;  // DATA (filter role only) and anything unknown
   }
@@ -169,6 +172,7 @@ bool RequestParser::decode_params() {
     }
   });
   if (!well_formed) return false;
+  if (raw_params_.capacity() > kMaxContent) std::string().swap(raw_params_);  // no peak kept for the connection's life
   current_.envp.clear();
   for (std::size_t pos = 0; pos < current_.params.size(); pos = current_.params.find('\0', pos) + 1)
     current_.envp.push_back(current_.params.data() + pos);
@@ -176,9 +180,60 @@ bool RequestParser::decode_params() {
   return true;
 }
 
+IncomingRequest::IncomingRequest(const IncomingRequest& other)
+    : id(other.id),
+      keep_connection(other.keep_connection),
+      params(other.params),
+      envp(other.envp),
+      body(other.body),
+      body_bytes_seen(other.body_bytes_seen),
+      declared_too_large(other.declared_too_large) {
+  relocate_envp(other.params.data());
+}
+
+IncomingRequest::IncomingRequest(IncomingRequest&& other) noexcept
+    : id(other.id),
+      keep_connection(other.keep_connection),
+      body_bytes_seen(other.body_bytes_seen),
+      declared_too_large(other.declared_too_large) {
+  *this = std::move(other);
+}
+
+IncomingRequest& IncomingRequest::operator=(const IncomingRequest& other) {
+  if (this != &other) *this = IncomingRequest(other);
+  return *this;
+}
+
+IncomingRequest& IncomingRequest::operator=(IncomingRequest&& other) noexcept {
+  if (this == &other) return *this;
+  const char* const old_base = other.params.data();
+  id = other.id;
+  keep_connection = other.keep_connection;
+  params = std::move(other.params);
+  envp = std::move(other.envp);
+  body = std::move(other.body);
+  body_bytes_seen = other.body_bytes_seen;
+  declared_too_large = other.declared_too_large;
+  relocate_envp(old_base);
+  other.envp.clear();
+  return *this;
+}
+
+void IncomingRequest::relocate_envp(const char* old_base) noexcept {
+  for (const char*& entry : envp)
+    if (entry) entry = params.data() + (entry - old_base);
+}
+
 IncomingRequest RequestParser::take_request() {
   state_ = State::kIdle;
   return std::move(current_);
+}
+
+// Without KEEP_CONN the web server closes its end after END_REQUEST; so do we.
+RequestParser::Result RequestParser::end_without_request(std::uint16_t id, ProtocolStatus status, std::string& replies,
+                                                         bool keep) {
+  append_end_request(replies, id, 0, status);
+  return keep ? Result::kNeedMore : Result::kClose;
 }
 
 RequestParser::Result RequestParser::broken(std::string why) {
@@ -188,6 +243,7 @@ RequestParser::Result RequestParser::broken(std::string why) {
 }
 
 void append_header(std::string& out, std::uint8_t type, std::uint16_t id, std::size_t content_length) {
+  if (content_length > kMaxContent) throw std::length_error("FastCGI record content over 65535 bytes");
   const char header[kHeaderSize] = {static_cast<char>(kVersion),
                                     static_cast<char>(type),
                                     static_cast<char>(id >> 8),

@@ -44,8 +44,17 @@ struct ParserLimits {
   std::size_t max_body_bytes = Limits{}.max_body_bytes;
 };
 
-/// One request as the web server sent it.
+/// One request as the web server sent it. `envp` points into `params`; a copy or a
+/// move points its own `envp` into its own `params` (a short `params` lives inside the
+/// string object, so its bytes move with it).
 struct IncomingRequest {
+  IncomingRequest() = default;
+  IncomingRequest(const IncomingRequest& other);
+  IncomingRequest(IncomingRequest&& other) noexcept;
+  IncomingRequest& operator=(const IncomingRequest& other);
+  IncomingRequest& operator=(IncomingRequest&& other) noexcept;
+  ~IncomingRequest() = default;
+
   std::uint16_t id = 0;
   bool keep_connection = false;
   std::string params;             ///< "NAME=value\0NAME=value\0..."
@@ -54,19 +63,26 @@ struct IncomingRequest {
   std::size_t body_bytes_seen = 0;  ///< all STDIN bytes, also those past the limit
   bool declared_too_large = false;  ///< CONTENT_LENGTH alone is over the limit: nothing kept
   bool body_too_large() const { return declared_too_large || body_bytes_seen > body.size(); }
+
+ private:
+  /// Points `envp`, which pointed into a `params` at `old_base`, at the same offsets of ours.
+  void relocate_envp(const char* old_base) noexcept;
 };
 
 /// Turns a byte stream into requests, one at a time (no multiplexing, like every
 /// front server). Management records and refusals are answered through `replies`.
 class RequestParser {
  public:
-  enum class Result { kNeedMore, kRequestReady, kBroken };
+  /// kClose: the stream ended well (a refused or aborted request without KEEP_CONN):
+  /// send the replies, then close.
+  enum class Result { kNeedMore, kRequestReady, kBroken, kClose };
 
   explicit RequestParser(ParserLimits limits) : limits_(limits) {}
 
   /// Consumes whole records from the front of `input`. Stops after a complete
-  /// request (kRequestReady: take it with take_request()) or when the stream cannot
-  /// be understood (kBroken: drop the connection). Bytes for records sent back
+  /// request (kRequestReady: take it with take_request()), when the stream cannot
+  /// be understood (kBroken: drop the connection) or when the web server is done with
+  /// it (kClose). Bytes for records sent back
   /// (GET_VALUES_RESULT, END_REQUEST of a refused request) are appended to `replies`.
   Result consume(std::string_view& input, std::string& replies);
 
@@ -86,6 +102,7 @@ class RequestParser {
   Result handle_begin(std::uint16_t id, std::string_view content, std::string& replies);
   Result handle_stream(std::uint8_t type, std::uint16_t id, std::string_view content, std::string& replies);
   Result broken(std::string why);
+  Result end_without_request(std::uint16_t id, ProtocolStatus status, std::string& replies, bool keep);
   bool decode_params();
 
   ParserLimits limits_;
@@ -99,7 +116,7 @@ class RequestParser {
 /// the empty STDOUT that ends the stream, and END_REQUEST.
 void append_reply(std::string& out, std::uint16_t id, std::string_view head, std::string_view body);
 
-/// Appends one record header (`content_length` <= kMaxContent, no padding).
+/// Appends one record header (no padding); throws std::length_error past kMaxContent.
 void append_header(std::string& out, std::uint8_t type, std::uint16_t id, std::size_t content_length);
 
 /// Appends an END_REQUEST record.

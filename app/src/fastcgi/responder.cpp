@@ -7,6 +7,7 @@
 #include "fastcgi/responder.hpp"
 
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,13 +33,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int kStopCheckMs = 100;                        // how often an idle thread looks at stopping_
-constexpr auto kSendTimeout = std::chrono::seconds(30);  // a web server that stops reading our reply
+constexpr int kStopCheckMs = 100;  // how often an idle thread looks at stopping_ and a paused listener
+constexpr auto kAcceptPause = std::chrono::milliseconds(250);      // out of descriptors: accept again after this
+constexpr auto kAcceptWarningInterval = std::chrono::seconds(10);  // at most one such log line per interval
+constexpr auto kWatchdogSendTimeout = std::chrono::seconds(1);     // the 504 for a stuck handler, best effort
 
-/// The reply as FastCGI records in `out` (reused between requests). Returns the
-/// body bytes it carries: none for HEAD, 204 and 304.
+/// Appends the reply as FastCGI records to `out`. Returns the body bytes it carries:
+/// none for HEAD, 204 and 304.
 std::size_t encode(std::string& out, std::uint16_t id, const Reply& reply, std::string_view method) {
-  out.clear();
   const bool with_body = sends_body(reply, method);
   fastcgi::append_reply(out, id, render_head(reply), with_body ? std::string_view(reply.body) : std::string_view());
   return with_body ? reply.body.size() : 0;
@@ -84,7 +86,6 @@ class FcgiResponder::Slot {
     return timed_out;
   }
 
-  std::string out;
   std::mutex mutex;
   FastcgiConnection* connection = nullptr;
   const fastcgi::IncomingRequest* incoming = nullptr;
@@ -103,6 +104,8 @@ ResponderOptions ResponderOptions::from(const Settings& settings) {
   options.request_timeout = std::chrono::milliseconds(settings.request_timeout_ms);
   options.read_timeout = std::chrono::milliseconds(settings.read_timeout_ms);
   options.idle_timeout = std::chrono::milliseconds(settings.idle_timeout_ms);
+  options.write_timeout = std::chrono::milliseconds(settings.write_timeout_ms);
+  options.max_connections = static_cast<std::size_t>(settings.max_connections);
   options.prefix = settings.prefix;
   return options;
 }
@@ -134,7 +137,16 @@ FcgiResponder::~FcgiResponder() {
   ::close(epoll_fd_);
 }
 
-void FcgiResponder::request_stop() { stopping_.store(true); }
+void FcgiResponder::request_stop() {
+  stopping_.store(true);
+  stop_accepting();
+}
+
+// At once, from whichever thread stops: siblings sharing the socket keep accepting.
+void FcgiResponder::stop_accepting() {
+  const std::lock_guard lock(accept_mutex_);
+  if (listening_.exchange(false)) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+}
 
 bool FcgiResponder::wait(std::chrono::milliseconds timeout) {
   {
@@ -176,8 +188,6 @@ void FcgiResponder::thread_done() {
 
 void FcgiResponder::serve_loop(Slot& slot) {
   while (true) {
-    if (stopping_.load(std::memory_order_relaxed) && listening_.exchange(false))
-      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);  // siblings sharing the socket keep accepting
     epoll_event event{};
     const int ready = ::epoll_wait(epoll_fd_, &event, 1, kStopCheckMs);
     if (ready < 0 && errno == EINTR) continue;
@@ -187,6 +197,7 @@ void FcgiResponder::serve_loop(Slot& slot) {
     }
     if (ready == 0) {
       if (stopping_.load(std::memory_order_relaxed) && drained()) break;
+      resume_accepting();  // after a pause for want of descriptors
       continue;
     }
     FastcgiConnection* connection =
@@ -200,16 +211,33 @@ void FcgiResponder::serve_loop(Slot& slot) {
 // the kernel's listen queue stays the queue, and sibling processes sharing the
 // socket get their share instead of one process hoarding connections it cannot serve.
 FastcgiConnection* FcgiResponder::accept_one() {
-  int fd;
+  {
+    const std::lock_guard lock(accept_mutex_);
+    listener_armed_ = false;  // EPOLLONESHOT took it out
+  }
   sockaddr_storage peer{};
-  socklen_t peer_length;
+  socklen_t peer_length = sizeof peer;
+  const int fd = accept_connection(peer, peer_length);
+  if (fd < 0) {
+    accept_failed(errno);
+    return nullptr;
+  }
+  FastcgiConnection* connection = admit(fd, peer, peer_length);
+  resume_accepting();
+  return connection;
+}
+
+int FcgiResponder::accept_connection(sockaddr_storage& peer, socklen_t& peer_length) {
+  int fd;
   do {
     peer_length = sizeof peer;
     fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
   } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
-  if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK) spdlog::warn("accept: {}", std::strerror(errno));
-  if (listening_.load()) epoll_set(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &listen_tag_, EPOLLIN | EPOLLONESHOT);
-  if (fd < 0) return nullptr;  // a sibling process took it, or out of descriptors
+  return fd;
+}
+
+/// Checks the peer, then counts and registers the connection; nullptr if refused.
+FastcgiConnection* FcgiResponder::admit(int fd, const sockaddr_storage& peer, socklen_t peer_length) {
   const auto* peer_address = reinterpret_cast<const sockaddr*>(&peer);
   if (!options_.allowed_peers.allows(peer_address, peer_length)) {
     spdlog::warn("refused a FastCGI connection from {}: not in allow_from",
@@ -218,15 +246,55 @@ FastcgiConnection* FcgiResponder::accept_one() {
     return nullptr;
   }
   auto* connection = new FastcgiConnection(fd, options_.parser_limits);
+  open_connections_.fetch_add(1);
   const std::lock_guard lock(connections_mutex_);
   connections_.insert(connection);
   return connection;
 }
 
+// A level-triggered listener put back at once after EMFILE would wake every thread
+// again and again (100% CPU, a log line each time): it waits out a pause instead, as
+// nginx does, while the connections already open are served.
+void FcgiResponder::accept_failed(int error) {
+  if (error == EAGAIN || error == EWOULDBLOCK) {  // a sibling process took it
+    resume_accepting();
+    return;
+  }
+  const std::lock_guard lock(accept_mutex_);
+  if (error == EBADF || error == EINVAL || error == ENOTSOCK) {  // closed or shut down under us
+    if (listening_.exchange(false)) spdlog::info("the listening socket is closed: no longer accepting");
+    return;
+  }
+  const auto now = Clock::now();
+  accept_paused_until_ = now + kAcceptPause;
+  if (now - last_accept_warning_ < kAcceptWarningInterval) return;
+  last_accept_warning_ = now;
+  spdlog::warn("accept: {} ({} connections open); pausing accept for {} ms at a time, serving those open",
+               std::strerror(error), open_connections_.load(), kAcceptPause.count());
+}
+
+void FcgiResponder::resume_accepting() {
+  const std::lock_guard lock(accept_mutex_);
+  if (listener_armed_ || !listening_.load() || stopping_.load() || Clock::now() < accept_paused_until_) return;
+  if (open_connections_.load() >= options_.max_connections) {
+    if (const auto now = Clock::now(); now - last_cap_warning_ >= kAcceptWarningInterval) {
+      last_cap_warning_ = now;
+      spdlog::warn("max_connections ({}) reached: not accepting until a connection closes", options_.max_connections);
+    }
+    return;
+  }
+  listener_armed_ = true;
+  epoll_set(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &listen_tag_, EPOLLIN | EPOLLONESHOT);
+}
+
+// Connections that hold no request and no unsent reply are not waited for; bytes the
+// kernel holds for one are (the web server sent a request just now).
 bool FcgiResponder::drained() {
   const std::lock_guard lock(connections_mutex_);
   return std::all_of(connections_.begin(), connections_.end(), [](const FastcgiConnection* connection) {
-    return !connection->in_use() && connection->between_requests();
+    int unread = 0;
+    return !connection->in_use() && connection->holds_nothing() &&
+           (::ioctl(connection->fd(), FIONREAD, &unread) != 0 || unread == 0);
   });
 }
 
@@ -239,14 +307,14 @@ bool FcgiResponder::serve_connection(FastcgiConnection& connection, Slot& slot) 
   while (true) {
     switch (connection.next_request(incoming)) {
       case FastcgiConnection::Next::kWaiting:
-        // Stopping: close a kept connection once its requests are answered. Parked, it would
+        // Stopping: close a connection that holds no request. Parked, a kept one would
         // bring the web server's next requests here (nginx reuses the connection it used
         // last) and the stop would never end; nginx retries an idempotent one that finds it closed.
-        if (stopping_.load() && connection.between_requests()) {
+        if (stopping_.load() && connection.holds_nothing()) {
           drop(&connection);
           return true;
         }
-        park(connection);
+        park(connection);  // for EPOLLOUT while a reply waits: a slow reader holds no thread
         return true;
       case FastcgiConnection::Next::kClosed:
         if (!connection.problem().empty()) spdlog::warn("dropping a FastCGI connection: {}", connection.problem());
@@ -255,18 +323,16 @@ bool FcgiResponder::serve_connection(FastcgiConnection& connection, Slot& slot) 
       case FastcgiConnection::Next::kRequest:
         if (options_.max_requests > 0 && accepted_.fetch_add(1) + 1 >= options_.max_requests)
           retire(RetireReason::kMaxRequests);
-        const Outcome outcome = answer(connection, incoming, slot);
-        if (outcome == Outcome::kAbandoned) return false;  // the watchdog finished the request and counted us out
+        if (answer(connection, incoming, slot) == Outcome::kAbandoned)
+          return false;  // the watchdog finished the request and counted us out
         served_.fetch_add(1, std::memory_order_relaxed);
-        if (outcome == Outcome::kDrop || !incoming.keep_connection) {
-          drop(&connection);
-          return true;
-        }
-        break;  // a kept connection: the web server may already have sent the next request
+        if (!incoming.keep_connection) connection.close_after_output();
+        break;  // next_request() sends the reply, then reads what the web server sent next
     }
   }
 }
 
+/// Runs the request and queues its reply in the connection (sent by next_request()).
 FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, const fastcgi::IncomingRequest& incoming,
                                              Slot& slot) {
   const auto started = Clock::now();
@@ -286,11 +352,10 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
     }
     if (!slot.end()) return Outcome::kAbandoned;
   }
-  const std::size_t bytes = encode(slot.out, incoming.id, reply, request.method());
+  const std::size_t bytes = encode(connection.output(), incoming.id, reply, request.method());
   observe_request_end(slot.token, reply.status, Clock::now() - started);  // counted before the client can see it
-  const bool sent = connection.send(slot.out, kSendTimeout);
   log_reply(request, reply, bytes, started, options_.prefix);
-  return sent ? Outcome::kKeep : Outcome::kDrop;
+  return Outcome::kAnswered;
 }
 
 void FcgiResponder::park(FastcgiConnection& connection) {
@@ -304,7 +369,7 @@ void FcgiResponder::park(FastcgiConnection& connection) {
     connection.set_registered();
     connection.set_in_use(false);
     epoll_event event{};
-    event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    event.events = (connection.has_output() ? EPOLLOUT : EPOLLIN | EPOLLRDHUP) | EPOLLONESHOT;
     event.data.ptr = &connection;
     parked = ::epoll_ctl(epoll_fd_, operation, connection.fd(), &event) == 0;
   }
@@ -320,6 +385,8 @@ void FcgiResponder::drop(FastcgiConnection* connection) {
     connections_.erase(connection);
   }
   delete connection;  // closing the fd also takes it out of the epoll set
+  open_connections_.fetch_sub(1);
+  resume_accepting();  // below max_connections again
 }
 
 void FcgiResponder::watch() {
@@ -340,30 +407,22 @@ void FcgiResponder::watch() {
   }
 }
 
+/// What the watchdog needs to answer for a stuck handler, copied under the slot's lock:
+/// once the lock is released the stuck thread may return and free its request.
+struct FcgiResponder::Overdue {
+  FastcgiConnection* connection = nullptr;
+  std::string out;  // the 504 as records
+  std::string method;
+  std::string call;
+  Reply reply;
+  std::size_t bytes = 0;
+  Clock::time_point started;
+};
+
 void FcgiResponder::answer_if_overdue(Slot& slot, Clock::time_point now) {
-  {
-    const std::lock_guard lock(slot.mutex);
-    if (!slot.handling || now - slot.started < options_.request_timeout) return;
-    slot.handling = false;
-    slot.timed_out = true;
-    const Request request = detail::RequestAccess::make(slot.incoming->envp.data(), {});
-    const Reply reply = dispatcher_.refuse(
-        request, 504, fmt::format("the call did not finish within {} s", options_.request_timeout.count() / 1000));
-    std::string out;
-    const std::size_t bytes = encode(out, slot.incoming->id, reply, request.method());
-    observe_request_end(slot.token, reply.status, now - slot.started);  // the stuck thread never will
-    slot.connection->send(out, kSendTimeout);
-    // The stuck thread owns the connection and will never read it again: end it here,
-    // and forget it, so that a stop does not wait for it (it dies with the process).
-    ::shutdown(slot.connection->fd(), SHUT_RDWR);
-    {
-      const std::lock_guard connections_lock(connections_mutex_);
-      connections_.erase(slot.connection);
-    }
-    log_reply(request, reply, bytes, slot.started, options_.prefix);
-    spdlog::error("call {}: still running after {} ms; answered 504, retiring this worker",
-                  raw_call_text(request.param("REQUEST_URI"), options_.prefix), options_.request_timeout.count());
-  }
+  std::optional<Overdue> overdue = claim_if_overdue(slot, now);
+  if (!overdue) return;
+  answer_for_stuck_thread(*overdue);  // I/O, with no lock held
   {
     const std::lock_guard lock(threads_mutex_);
     --busy_threads_;
@@ -373,16 +432,59 @@ void FcgiResponder::answer_if_overdue(Slot& slot, Clock::time_point now) {
   retire(RetireReason::kRequestTimeout);
 }
 
+/// Under the slot's lock and without I/O: takes the request from its thread and renders the 504.
+std::optional<FcgiResponder::Overdue> FcgiResponder::claim_if_overdue(Slot& slot, Clock::time_point now) {
+  const std::lock_guard lock(slot.mutex);
+  if (!slot.handling || now - slot.started < options_.request_timeout) return std::nullopt;
+  slot.handling = false;
+  slot.timed_out = true;
+  const Request request = detail::RequestAccess::make(slot.incoming->envp.data(), {});
+  Overdue overdue;
+  overdue.connection = slot.connection;
+  overdue.reply = dispatcher_.refuse(
+      request, 504, fmt::format("the call did not finish within {} s", options_.request_timeout.count() / 1000));
+  overdue.bytes = encode(overdue.out, slot.incoming->id, overdue.reply, request.method());
+  overdue.method = request.method();
+  overdue.call = raw_call_text(request.param("REQUEST_URI"), options_.prefix);
+  overdue.started = slot.started;
+  observe_request_end(slot.token, overdue.reply.status, now - slot.started);  // the stuck thread never will
+  return overdue;
+}
+
+// The stuck thread owns the connection and will never touch it again: the watchdog
+// sends the 504 (best effort, briefly), ends the connection and forgets it, so that a
+// stop does not wait for it.
+void FcgiResponder::answer_for_stuck_thread(Overdue& overdue) {
+  FastcgiConnection* connection = overdue.connection;
+  {
+    const std::lock_guard lock(connections_mutex_);
+    connections_.erase(connection);
+  }
+  connection->send(overdue.out, std::min<std::chrono::milliseconds>(options_.write_timeout, kWatchdogSendTimeout));
+  delete connection;
+  open_connections_.fetch_sub(1);
+  const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - overdue.started);
+  log_access(overdue.method, overdue.call, overdue.reply.status, overdue.bytes, elapsed);
+  spdlog::error("call {}: still running after {} ms; answered 504, retiring this worker", overdue.call,
+                options_.request_timeout.count());
+}
+
 void FcgiResponder::close_stalled_connections(Clock::time_point now) {
   const std::lock_guard lock(connections_mutex_);
   for (FastcgiConnection* connection : connections_) {
     if (connection->in_use()) continue;
-    const auto quiet = now - connection->last_activity();
-    const auto limit = connection->mid_request() ? options_.read_timeout : options_.idle_timeout;
-    // shutdown() makes the parked connection readable (EOF): a serving thread then
-    // takes it and drops it the normal way, so no thread frees it behind another's back.
-    if (quiet > limit) ::shutdown(connection->fd(), SHUT_RDWR);
+    // shutdown() makes the parked connection readable (EOF) and writable (error): a serving
+    // thread then takes it and drops it the normal way, so no thread frees it behind another's back.
+    if (now - connection->last_activity() > timeout_for(*connection)) ::shutdown(connection->fd(), SHUT_RDWR);
   }
+}
+
+/// A reply that makes no progress: write_timeout. A request begun, or none yet on a new
+/// connection (a peer that never sends a byte): read_timeout. Between requests: idle_timeout.
+std::chrono::milliseconds FcgiResponder::timeout_for(const FastcgiConnection& connection) const {
+  if (connection.writing()) return options_.write_timeout;
+  if (connection.mid_request() || !connection.served_any()) return options_.read_timeout;
+  return options_.idle_timeout;
 }
 
 }  // namespace cppapi

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -7,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <unordered_set>
@@ -29,9 +32,11 @@ struct ResponderOptions {
   PeerAllowList allowed_peers;  // TCP peers that may connect (allow_from, else FCGI_WEB_SERVER_ADDRS)
   std::uint64_t max_requests = 0;
   std::chrono::milliseconds request_timeout{0};
-  std::chrono::milliseconds read_timeout{30000};
-  std::chrono::milliseconds idle_timeout{300000};
-  std::string prefix = "/api/";  // for the access log's call name
+  std::chrono::milliseconds read_timeout{30000};   // a request begun, or none yet, and no byte for this long
+  std::chrono::milliseconds idle_timeout{300000};  // a kept connection between requests
+  std::chrono::milliseconds write_timeout{30000};  // a reply that makes no progress for this long
+  std::size_t max_connections = 1024;              // open connections per process; beyond, accepting waits
+  std::string prefix = "/api/";                    // for the access log's call name
 
   static ResponderOptions from(const Settings& settings);
 };
@@ -46,14 +51,23 @@ struct ResponderOptions {
 /// thread in read() on each kept connection; with more connections than threads,
 /// requests then wait in the listen queue until nginx times out.)
 ///
-/// A stop takes the listening socket out of the set, then serves every connection
-/// already accepted until each is idle between requests: nothing accepted is lost.
+/// A reply the socket cannot take at once waits in its connection, which is parked for
+/// EPOLLOUT: a slow reader holds memory for its reply, never a thread.
+///
+/// Accepting pauses while the process is out of file descriptors (about 250 ms at a
+/// time, one log line per pause episode) and while max_connections are open (until one
+/// closes); connections already open are served meanwhile.
+///
+/// A stop takes the listening socket out of the set at once, then serves every
+/// connection already accepted until none holds a request or an unsent reply; those
+/// that hold neither (idle, or silent since accepted) are closed at once.
 /// It retires (stops accepting, lets requests in flight finish) after max_requests,
 /// or when a handler outlives request_timeout: a watchdog thread then answers that
 /// request with a 504 and abandons its thread, which can be neither stopped nor
 /// joined. A responder with abandoned threads must outlive them: leave with _exit().
-/// The same watchdog closes connections that stall in the middle of a request
-/// (read_timeout) or sit idle too long (idle_timeout).
+/// The same watchdog closes connections that stall in the middle of a request or send
+/// nothing after accept (read_timeout), sit idle too long between requests
+/// (idle_timeout) or stop taking their reply (write_timeout).
 class FcgiResponder {
  public:
   /// The socket should be non-blocking. `on_retire` is called once, from a serving
@@ -77,10 +91,17 @@ class FcgiResponder {
 
  private:
   class Slot;
-  enum class Outcome { kKeep, kDrop, kAbandoned };
+  struct Overdue;
+  enum class Outcome { kAnswered, kAbandoned };
 
   void serve_loop(Slot& slot);
   FastcgiConnection* accept_one();
+  int accept_connection(sockaddr_storage& peer, socklen_t& peer_length);
+  FastcgiConnection* admit(int fd, const sockaddr_storage& peer, socklen_t peer_length);
+  void accept_failed(int error);
+  /// Puts the listening socket back into the set, unless stopping, paused or at max_connections.
+  void resume_accepting();
+  void stop_accepting();
   /// Serves what the connection has; false when the thread was abandoned meanwhile.
   bool serve_connection(FastcgiConnection& connection, Slot& slot);
   Outcome answer(FastcgiConnection& connection, const fastcgi::IncomingRequest& incoming, Slot& slot);
@@ -89,7 +110,10 @@ class FcgiResponder {
   void retire(RetireReason reason);
   void watch();
   void answer_if_overdue(Slot& slot, std::chrono::steady_clock::time_point now);
+  std::optional<Overdue> claim_if_overdue(Slot& slot, std::chrono::steady_clock::time_point now);
+  void answer_for_stuck_thread(Overdue& overdue);
   void close_stalled_connections(std::chrono::steady_clock::time_point now);
+  std::chrono::milliseconds timeout_for(const FastcgiConnection& connection) const;
   void thread_done();
   /// During a stop: true once no connection holds an unanswered request.
   bool drained();
@@ -101,8 +125,16 @@ class FcgiResponder {
   int listen_fd_;
   std::function<void(RetireReason)> on_retire_;
   int epoll_fd_ = -1;
-  char listen_tag_ = 0;  // its address marks the listening socket in epoll events
-  std::atomic<bool> listening_{true};
+  char listen_tag_ = 0;                // its address marks the listening socket in epoll events
+  std::atomic<bool> listening_{true};  // the listening socket is still ours to use
+
+  std::mutex accept_mutex_;  // guards the listener's epoll registration and the fields below
+  bool listener_armed_ = true;
+  std::chrono::steady_clock::time_point accept_paused_until_{};
+  std::chrono::steady_clock::time_point last_accept_warning_{};
+  std::chrono::steady_clock::time_point last_cap_warning_{};
+  std::atomic<std::size_t> open_connections_{0};
+
   std::atomic<bool> stopping_{false};
   std::atomic<bool> retired_{false};
   std::atomic<std::uint64_t> accepted_{0};

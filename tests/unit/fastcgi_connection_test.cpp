@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+// FastcgiConnection on one end of a socketpair: what it keeps buffered, and when it
+// closes by itself.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "fastcgi/connection.hpp"
+#include "fastcgi/protocol.hpp"
+
+namespace cppapi {
+namespace {
+
+using namespace fastcgi;
+
+std::string record(std::uint8_t type, std::uint16_t id, std::string_view content) {
+  std::string out;
+  append_header(out, type, id, content.size());
+  return out.append(content);
+}
+
+std::string begin(std::uint16_t id, bool keep, std::uint16_t role = kResponderRole) {
+  const char body[8] = {
+      static_cast<char>(role >> 8), static_cast<char>(role & 0xff), keep ? '\1' : '\0', 0, 0, 0, 0, 0};
+  return record(kBeginRequest, id, std::string_view(body, 8));
+}
+
+std::string head(std::uint16_t id, bool keep) {
+  std::string pairs;
+  append_name_value(pairs, "REQUEST_METHOD", "POST");
+  return begin(id, keep) + record(kParams, id, pairs) + record(kParams, id, "");
+}
+
+/// A connected pair: `ours` non-blocking for the connection, `theirs` for the test.
+struct Pair {
+  int ours = -1, theirs = -1;
+  Pair() {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    ours = fds[0];
+    theirs = fds[1];
+    ::fcntl(ours, F_SETFL, ::fcntl(ours, F_GETFL) | O_NONBLOCK);
+    // Room for a few MiB in flight (root may exceed wmem_max): what a fast peer keeps queued.
+    const int big = 8 << 20;
+    if (::setsockopt(theirs, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) != 0)
+      ::setsockopt(theirs, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  }
+  ~Pair() { ::close(theirs); }
+  /// Writes what fits without blocking; returns how much.
+  std::size_t offer(std::string_view bytes) const {
+    ::fcntl(theirs, F_SETFL, ::fcntl(theirs, F_GETFL) | O_NONBLOCK);
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n = ::send(theirs, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<std::size_t>(n);
+    }
+    return sent;
+  }
+};
+
+TEST(FastcgiConnection, InputBufferStaysBoundedWhileThePeerKeepsItFull) {
+  Pair pair;
+  ParserLimits limits;
+  limits.max_body_bytes = 1024;  // the body is counted, not kept
+  FastcgiConnection connection(pair.ours, limits);
+  std::string stream = head(1, true);
+  const std::string chunk = record(kStdin, 1, std::string(65535, 'x'));
+  while (stream.size() < (6u << 20)) stream += chunk;
+  const std::size_t queued = pair.offer(stream);
+  ASSERT_GT(queued, 1u << 20) << "could not queue enough to test";
+  IncomingRequest request;
+  EXPECT_EQ(connection.next_request(request), FastcgiConnection::Next::kWaiting);
+  EXPECT_LE(connection.buffer_capacity(), 256u << 10) << "after " << queued << " bytes queued";
+}
+
+TEST(FastcgiConnection, GivesBackTheBufferOfAnOutsizedRequestWhenIdle) {
+  Pair pair;
+  ParserLimits limits;
+  limits.max_body_bytes = 4 << 20;
+  FastcgiConnection connection(pair.ours, limits);
+  std::string stream = head(1, true);
+  for (int i = 0; i < 24; ++i) stream += record(kStdin, 1, std::string(65535, 'y'));
+  stream += record(kStdin, 1, "");
+  ASSERT_EQ(pair.offer(stream), stream.size());
+  IncomingRequest request;
+  ASSERT_EQ(connection.next_request(request), FastcgiConnection::Next::kRequest);
+  EXPECT_EQ(request.body.size(), 24u * 65535);
+  EXPECT_EQ(connection.next_request(request), FastcgiConnection::Next::kWaiting);
+  EXPECT_LE(connection.buffer_capacity(), 64u << 10);
+}
+
+TEST(FastcgiConnection, ClosesAfterRefusingARoleWithoutKeepConn) {
+  Pair pair;
+  FastcgiConnection connection(pair.ours, {});
+  ASSERT_GT(pair.offer(begin(1, false, 2 /* authorizer */)), 0u);
+  IncomingRequest request;
+  EXPECT_EQ(connection.next_request(request), FastcgiConnection::Next::kClosed);
+  std::string reply(64, '\0');
+  const ssize_t got = ::recv(pair.theirs, reply.data(), reply.size(), MSG_DONTWAIT);
+  ASSERT_EQ(got, 16);  // END_REQUEST, UNKNOWN_ROLE
+  EXPECT_EQ(reply[1], kEndRequest);
+  EXPECT_EQ(reply[8 + 4], kUnknownRole);
+}
+
+TEST(FastcgiConnection, KeepsTheConnectionAfterRefusingARoleWithKeepConn) {
+  Pair pair;
+  FastcgiConnection connection(pair.ours, {});
+  ASSERT_GT(pair.offer(begin(1, true, 2)), 0u);
+  IncomingRequest request;
+  EXPECT_EQ(connection.next_request(request), FastcgiConnection::Next::kWaiting);
+}
+
+}  // namespace
+}  // namespace cppapi
