@@ -132,7 +132,12 @@ FcgiResponder::~FcgiResponder() {
   ::close(epoll_fd_);
 }
 
-void FcgiResponder::request_stop() { stopping_.store(true); }
+void FcgiResponder::request_stop() {
+  stopping_.store(true);
+  const std::unique_lock lock(listen_mutex_);  // waits for an accept in progress
+  if (listening_.exchange(false))
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);  // siblings sharing the socket keep accepting
+}
 
 bool FcgiResponder::wait(std::chrono::milliseconds timeout) {
   {
@@ -174,8 +179,6 @@ void FcgiResponder::thread_done() {
 
 void FcgiResponder::serve_loop(Slot& slot) {
   while (true) {
-    if (stopping_.load(std::memory_order_relaxed) && listening_.exchange(false))
-      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);  // siblings sharing the socket keep accepting
     epoll_event event{};
     const int ready = ::epoll_wait(epoll_fd_, &event, 1, kStopCheckMs);
     if (ready < 0 && errno == EINTR) continue;
@@ -201,12 +204,16 @@ FastcgiConnection* FcgiResponder::accept_one() {
   int fd;
   sockaddr_storage peer{};
   socklen_t peer_length;
-  do {
-    peer_length = sizeof peer;
-    fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
-  if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK) spdlog::warn("accept: {}", std::strerror(errno));
-  if (listening_.load()) epoll_set(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &listen_tag_, EPOLLIN | EPOLLONESHOT);
+  {
+    const std::shared_lock listening(listen_mutex_);
+    if (!listening_.load()) return nullptr;  // stopped since the wake-up: the socket may be closed
+    do {
+      peer_length = sizeof peer;
+      fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+    if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK) spdlog::warn("accept: {}", std::strerror(errno));
+    if (listening_.load()) epoll_set(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &listen_tag_, EPOLLIN | EPOLLONESHOT);
+  }
   if (fd < 0) return nullptr;  // a sibling process took it, or out of descriptors
   const auto* peer_address = reinterpret_cast<const sockaddr*>(&peer);
   if (!options_.allowed_peers.allows(peer_address, peer_length)) {

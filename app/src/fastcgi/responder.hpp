@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string_view>
 #include <thread>
 #include <unordered_set>
@@ -64,7 +65,8 @@ class FcgiResponder {
   FcgiResponder(const FcgiResponder&) = delete;
   FcgiResponder& operator=(const FcgiResponder&) = delete;
 
-  /// Idle threads leave at once; busy ones after their current request.
+  /// Idle threads leave at once; busy ones after their current request. On return no
+  /// thread touches the listening socket any more: the caller may close it.
   void request_stop();
   bool stopping() const { return stopping_.load(); }
   /// Waits until every thread has left (and joins it) or been abandoned; false if
@@ -101,7 +103,8 @@ class FcgiResponder {
   int listen_fd_;
   std::function<void(RetireReason)> on_retire_;
   int epoll_fd_ = -1;
-  char listen_tag_ = 0;  // its address marks the listening socket in epoll events
+  char listen_tag_ = 0;             // its address marks the listening socket in epoll events
+  std::shared_mutex listen_mutex_;  // accept4() shares it; request_stop() takes it alone
   std::atomic<bool> listening_{true};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> retired_{false};
