@@ -14,11 +14,15 @@ namespace {
 
 constexpr int kFirstFreeFd = 3;
 
+/// Fd 0 must stay open across exec(): a program finding it closed would take the
+/// next file it opens for its standard input.
 void put_dev_null_on_stdin() {
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd < 0) throw std::runtime_error(std::string("/dev/null: ") + std::strerror(errno));
-  if (null_fd != STDIN_FILENO) {
-    ::dup2(null_fd, STDIN_FILENO);  // dup2 leaves fd 0 without close-on-exec: children get /dev/null
+  if (null_fd == STDIN_FILENO) {
+    ::fcntl(STDIN_FILENO, F_SETFD, 0);
+  } else {
+    ::dup2(null_fd, STDIN_FILENO);  // dup2 leaves fd 0 without close-on-exec
     ::close(null_fd);
   }
 }

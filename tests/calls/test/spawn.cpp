@@ -1,29 +1,53 @@
 // SPDX-License-Identifier: MIT
-// Test-only: what a child of a handler inherits. Runs `yes | head` through system()
-// (it never ends when the child shell starts with SIGCHLD blocked or SIGPIPE ignored),
-// then reports a child shell's open descriptors and its blocked and ignored signals.
-#include <cstdio>
+// Test-only: what a child of a handler inherits. Runs `yes | head` through system(), then
+// reports, from programs started with posix_spawn() (as system() and popen() start
+// theirs, with the calling thread's signal mask; a shell would clear its own mask
+// first and hide it), the blocked and ignored signals and the open descriptors.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cppapi/call.hpp"
 
+extern char** environ;
+
 namespace {
 
-constexpr const char* kReport =
-    "for f in /proc/$$/fd/*; do echo \"fd ${f##*/} $(readlink \"$f\")\"; done; "
-    "grep -E '^Sig(Blk|Ign):' /proc/$$/status";
-
-std::string run_and_read(const char* command) {
+/// The standard output of `argv` run with posix_spawn().
+std::string spawn_and_read(std::vector<const char*> argv) {
+  int ends[2];
+  if (::pipe2(ends, O_CLOEXEC) != 0) throw cppapi::HttpError{500, "pipe failed"};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, ends[1], STDOUT_FILENO);
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int failed = ::posix_spawn(&pid, argv[0], &actions, nullptr, const_cast<char**>(argv.data()), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(ends[1]);
   std::string output;
-  std::FILE* pipe = ::popen(command, "r");
-  if (!pipe) throw cppapi::HttpError{500, "popen failed"};
   char buffer[4096];
-  for (std::size_t got; (got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, got);
-  ::pclose(pipe);
+  for (ssize_t got; (got = ::read(ends[0], buffer, sizeof buffer)) > 0;) output.append(buffer, got);
+  ::close(ends[0]);
+  if (failed != 0) throw cppapi::HttpError{500, "posix_spawn failed"};
+  int status = 0;
+  ::waitpid(pid, &status, 0);
   return output;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
 }
 
 }  // namespace
@@ -31,15 +55,13 @@ std::string run_and_read(const char* command) {
 CALL() {
   const int status = std::system("yes | head -n 1 > /dev/null");
   nlohmann::json report{{"system", status}, {"fds", nlohmann::json::array()}};
-  const std::string text = run_and_read(kReport);
-  std::size_t start = 0;
-  while (start < text.size()) {
-    const std::size_t end = text.find('\n', start);
-    const std::string line = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    start = end == std::string::npos ? text.size() : end + 1;
-    if (line.rfind("fd ", 0) == 0) report["fds"].push_back(line.substr(3));
-    if (line.rfind("SigBlk:", 0) == 0) report["SigBlk"] = line.substr(line.find_first_not_of(" \t", 7));
-    if (line.rfind("SigIgn:", 0) == 0) report["SigIgn"] = line.substr(line.find_first_not_of(" \t", 7));
+  for (const std::string& line : lines_of(spawn_and_read({"/bin/grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"}))) {
+    const std::size_t value = line.find_first_not_of(" \t", 7);
+    report[line.substr(0, 6)] = value == std::string::npos ? "" : line.substr(value);
   }
+  // find's own descriptors point into /proc; anything else came from cppapi.
+  for (const std::string& line :
+       lines_of(spawn_and_read({"/usr/bin/find", "/proc/self/fd/", "-mindepth", "1", "-printf", "%f %l\\n"})))
+    if (line.find("/proc/") == std::string::npos) report["fds"].push_back(line);
   return cppapi::Reply::json(report.dump());
 }
