@@ -24,9 +24,11 @@
 #include "dispatch/reply_writer.hpp"
 #include "dispatch/request_access.hpp"
 #include "fastcgi/peer_allow_list.hpp"
+#include "process/fd_hygiene.hpp"
 #include "process/listen_socket.hpp"
 #include "process/master.hpp"
 #include "process/privileges.hpp"
+#include "process/serve_checks.hpp"
 #include "process/signals.hpp"
 #include "process/startup_mode.hpp"
 #include "process/worker.hpp"
@@ -40,11 +42,19 @@ constexpr int kSocketActivatedProcesses = 2;  // when neither CPPAPI_PROCESSES n
 using Flags = SettingFlags;
 
 /// Serves on an open listener until SIGTERM/SIGINT: a master with settings.processes
-/// workers, or this process alone when processes is 0. `reload` gives the master the
-/// settings a SIGHUP switches to.
-int serve_on(const Settings& settings, const Registry& registry, int listen_fd, std::string_view how,
-             ListenSocket* opened, std::function<Settings()> reload) {
-  take_over_signals();
+/// workers, or this process alone when processes is 0. `stop_listening` closes the
+/// listener (and removes a socket file this process made) when a stop begins.
+struct ServePlan {
+  Settings settings;
+  WorkerIdentity identity;
+  int listen_fd = -1;
+  ListenSocket* opened = nullptr;
+  std::function<void()> stop_listening;
+  std::function<Settings()> reload;  ///< for a master: the settings a SIGHUP switches to
+};
+
+int serve_on(ServePlan plan, const Registry& registry, std::string_view how) {
+  const Settings& settings = plan.settings;
   const PeerAllowList peers = PeerAllowList::from(settings.allow_from, std::getenv("FCGI_WEB_SERVER_ADDRS"));
   if (!peers.allows_all()) spdlog::info("cppapi: TCP connections accepted from {} only", peers.describe());
   const std::string shape = settings.processes > 0
@@ -52,54 +62,55 @@ int serve_on(const Settings& settings, const Registry& registry, int listen_fd, 
                                 : fmt::format("{} threads", settings.threads);
   spdlog::info("cppapi: serving {} calls under {} with {}; mode: {}", registry.all().size(), settings.prefix, shape,
                how);
-  if (settings.processes > 0) return run_master(registry, settings, listen_fd, opened, std::move(reload));
+  if (settings.processes > 0)
+    return run_master(registry, MasterSetup{settings, plan.identity, plan.listen_fd, plan.opened, plan.reload});
   if (!settings.status_listen.empty())
     spdlog::warn("cppapi: status_listen is served by a master: give --processes N (ignored here)");
-  return run_worker(settings, registry, listen_fd);
+  if (plan.identity.account) drop_privileges(*plan.identity.account, plan.identity.gid);  // spawned as root
+  return run_worker(settings, registry, plan.listen_fd, WorkerLinks{-1, plan.stop_listening});
+}
+
+/// Started as root with --user: a root master keeps the socket, the log file and reloads,
+/// so a lone process becomes a master with one worker (which drops to the user).
+Settings with_root_master(Settings settings, const WorkerIdentity& identity) {
+  if (identity.account && settings.processes == 0) settings.processes = 1;
+  return settings;
+}
+
+void log_identity(const WorkerIdentity& identity) {
+  if (identity.account)
+    spdlog::info(
+        "cppapi: workers run as user {} (uid {}, gid {}); the master keeps root for the socket, the log file and "
+        "reloads, and serves nothing",
+        identity.account->name, identity.account->uid, identity.gid);
+  else if (::geteuid() == 0)
+    spdlog::warn("cppapi: running as root (--user root): a bug in any call runs with every privilege");
 }
 
 int serve(const std::string& config_path, const Flags& flags, const Registry& registry) {
   const auto load = [config_path, flags] { return load_settings(config_path, flags); };
-  const Settings settings = load();
-  validate_settings(settings);
-  if (settings.processes == 0 && (settings.max_requests > 0 || settings.request_timeout_ms > 0))
-    throw std::runtime_error(
-        "max_requests and request_timeout end the serving process; give --processes N so that a "
-        "master replaces it");
+  const Settings loaded = load();
   // Everything that can be refused is refused before the socket exists.
-  (void)PeerAllowList::from(settings.allow_from, std::getenv("FCGI_WEB_SERVER_ADDRS"));
-  const bool unix_socket = settings.listen.rfind("unix:", 0) == 0;
-  if (!unix_socket && (!settings.socket_owner.empty() || !settings.socket_group.empty()))
-    throw std::runtime_error("socket_owner and socket_group apply to a unix socket only");
-  const bool root = ::geteuid() == 0;
-  if (root && settings.user.empty()) throw std::runtime_error(std::string(kRootWithoutUser));
-  std::optional<Account> switch_to;
-  gid_t switch_gid = static_cast<gid_t>(-1);
-  if (!settings.user.empty()) {
-    const Account account = find_user(settings.user);
-    switch_gid = settings.group.empty() ? account.gid : find_group(settings.group);
-    if (!root && (account.uid != ::geteuid() || switch_gid != ::getegid()))
-      throw std::runtime_error(fmt::format("--user {}: only root can switch to another user", settings.user));
-    if (root && account.uid != 0) switch_to = account;
-  } else if (!settings.group.empty()) {
-    throw std::runtime_error("--group needs --user");
-  }
+  const WorkerIdentity identity = check_serve_settings(loaded, true);
+  const Settings settings = with_root_master(loaded, identity);
   uid_t socket_owner = settings.socket_owner.empty() ? static_cast<uid_t>(-1) : find_user(settings.socket_owner).uid;
   const gid_t socket_group = settings.socket_group.empty() ? static_cast<gid_t>(-1) : find_group(settings.socket_group);
-  if (switch_to && settings.socket_owner.empty()) socket_owner = switch_to->uid;
+  if (identity.account && settings.socket_owner.empty()) socket_owner = identity.account->uid;
 
-  setup_logging(settings.log_file, settings.access_log);
+  take_over_signals();
+  setup_logging(settings.log_file, settings.access_log, log_owner_for(identity));
   ListenSocket socket =
       ListenSocket::open(settings.listen, settings.backlog, settings.socket_mode, socket_owner, socket_group);
-  if (switch_to) {
-    drop_privileges(*switch_to, switch_gid);  // before any thread or worker exists
-    spdlog::info("cppapi: running as user {} (uid {}, gid {})", switch_to->name, switch_to->uid, switch_gid);
-  } else if (::geteuid() == 0) {
-    spdlog::warn("cppapi: running as root (--user root): a bug in any call runs with every privilege");
-  }
+  log_identity(identity);
   const std::string how =
-      fmt::format("{}, listening on {}", settings.processes > 0 ? "own pool" : "own process", socket.spec());
-  const int status = serve_on(settings, registry, socket.fd(), how, &socket, load);
+      fmt::format("{}, listening on {}", loaded.processes > 0 ? "own pool" : "own process", socket.spec());
+  ServePlan plan{settings,
+                 identity,
+                 socket.fd(),
+                 &socket,
+                 [&socket] { socket.close_and_remove(); },
+                 [load, identity] { return with_root_master(load(), identity); }};
+  const int status = serve_on(std::move(plan), registry, how);
   socket.close_and_remove();
   return status;
 }
@@ -147,14 +158,19 @@ int run_detected_mode(const Registry& registry, const CLI::App& app) {
     const Dispatcher dispatcher(registry, settings);
     return run_cgi(dispatcher);
   }
-  setup_logging(settings.log_file, settings.access_log);
-  if (::geteuid() == 0)
+  const WorkerIdentity identity = check_serve_settings(settings, false);  // as a reload will
+  take_over_signals();
+  setup_logging(settings.log_file, settings.access_log, log_owner_for(identity));
+  if (::geteuid() == 0 && !identity.account)
     spdlog::warn("cppapi: running as root under {}; have the supervisor start it as an ordinary user", describe(mode));
   // Threads woken together by poll() must not block in accept(): a blocked one would
   // never see a stop. The flag is shared with whoever passed the socket; they do not accept on it.
-  const int listen_fd = inherited_listen_fd(mode);
+  const int listen_fd = adopt_inherited_listener(inherited_listen_fd(mode));
   ::fcntl(listen_fd, F_SETFL, ::fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
-  return serve_on(settings, registry, listen_fd, describe(mode), nullptr, load);
+  if (identity.account) log_identity(identity);
+  // Close only our descriptor: the socket stays the supervisor's, usable by the next process.
+  ServePlan plan{settings, identity, listen_fd, nullptr, [listen_fd] { ::close(listen_fd); }, load};
+  return serve_on(std::move(plan), registry, describe(mode));
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "core/log.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -19,10 +22,14 @@ namespace {
 
 /// A file sink that reopens its file when asked. The reopen happens inside a normal
 /// write, under the sink's own lock, so a signal never touches the stream directly.
+/// A reopen that fails keeps the file already open and says so in it: logging never
+/// stops silently. The descriptor is close-on-exec (a program a call runs never gets
+/// it); a file opened as root is handed to `owner` (the workers' user) so that they can
+/// reopen it after a rotation too.
 class ReopenableFileSink : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  explicit ReopenableFileSink(std::string path) : path_(std::move(path)) {
-    open();
+  ReopenableFileSink(std::string path, LogFileOwner owner) : path_(std::move(path)), owner_(owner) {
+    file_ = open_file();
     if (!file_) throw std::runtime_error(fmt::format("log file {}: {}", path_, std::strerror(errno)));
   }
   ~ReopenableFileSink() override {
@@ -32,23 +39,41 @@ class ReopenableFileSink : public spdlog::sinks::base_sink<std::mutex> {
 
  protected:
   void sink_it_(const spdlog::details::log_msg& message) override {
-    if (reopen_.exchange(false, std::memory_order_relaxed)) open();
+    if (reopen_.exchange(false, std::memory_order_relaxed)) reopen();
     spdlog::memory_buf_t line;
     formatter_->format(message, line);
-    if (file_) std::fwrite(line.data(), 1, line.size(), file_);
+    std::fwrite(line.data(), 1, line.size(), file_);
   }
-  void flush_() override {
-    if (file_) std::fflush(file_);
-  }
+  void flush_() override { std::fflush(file_); }
 
  private:
-  void open() {
-    if (file_) std::fclose(file_);
-    file_ = std::fopen(path_.c_str(), "a");
-    if (file_) std::setvbuf(file_, nullptr, _IOLBF, 0);
+  std::FILE* open_file() const {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return nullptr;
+    if (owner_.uid != static_cast<uid_t>(-1) && ::geteuid() == 0) (void)!::fchown(fd, owner_.uid, owner_.gid);
+    std::FILE* file = ::fdopen(fd, "a");
+    if (!file) {
+      ::close(fd);
+      return nullptr;
+    }
+    std::setvbuf(file, nullptr, _IOLBF, 0);
+    return file;
+  }
+
+  void reopen() {
+    std::FILE* fresh = open_file();
+    if (!fresh) {
+      const std::string why = fmt::format("cannot reopen log file {}: {}; still writing to the file open before\n",
+                                          path_, std::strerror(errno));
+      std::fwrite(why.data(), 1, why.size(), file_);
+      return;
+    }
+    std::fclose(file_);
+    file_ = fresh;
   }
 
   std::string path_;
+  LogFileOwner owner_;
   std::FILE* file_ = nullptr;
   std::atomic<bool> reopen_{false};
 };
@@ -58,13 +83,13 @@ std::shared_ptr<spdlog::logger> g_access;
 
 }  // namespace
 
-void setup_logging(const std::string& path, bool access_log) {
+void setup_logging(const std::string& path, bool access_log, LogFileOwner owner) {
   spdlog::sink_ptr sink;
   if (path.empty()) {
     sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     g_file_sink.reset();
   } else {
-    g_file_sink = std::make_shared<ReopenableFileSink>(path);
+    g_file_sink = std::make_shared<ReopenableFileSink>(path, owner);
     sink = g_file_sink;
   }
   sink->set_pattern("%Y-%m-%d %H:%M:%S.%e %l [%P] %v");

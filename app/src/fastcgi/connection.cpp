@@ -135,7 +135,9 @@ bool FastcgiConnection::send(std::string_view bytes, std::chrono::milliseconds t
     if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       pollfd wait_for{fd_, POLLOUT, 0};
-      if (left <= 0 || ::poll(&wait_for, 1, static_cast<int>(left)) <= 0) return false;
+      const int ready = left <= 0 ? 0 : ::poll(&wait_for, 1, static_cast<int>(left));
+      if (ready < 0 && errno == EINTR) continue;  // a control signal passed through this thread
+      if (ready <= 0) return false;
       continue;
     }
     return false;  // EPIPE, ECONNRESET: the web server went away

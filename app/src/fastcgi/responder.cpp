@@ -143,7 +143,9 @@ void FcgiResponder::request_stop() {
 }
 
 // At once, from whichever thread stops: siblings sharing the socket keep accepting.
+// Once it returns, no thread touches the listening socket again (the worker may close it).
 void FcgiResponder::stop_accepting() {
+  const std::unique_lock exclusive(listen_mutex_);  // waits for an accept4() in progress
   const std::lock_guard lock(accept_mutex_);
   if (listening_.exchange(false)) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
 }
@@ -228,6 +230,11 @@ FastcgiConnection* FcgiResponder::accept_one() {
 }
 
 int FcgiResponder::accept_connection(sockaddr_storage& peer, socklen_t& peer_length) {
+  const std::shared_lock listening(listen_mutex_);
+  if (!listening_.load()) {  // stopped since the wake-up: the socket may be closed already
+    errno = EAGAIN;
+    return -1;
+  }
   int fd;
   do {
     peer_length = sizeof peer;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string_view>
 #include <thread>
 #include <unordered_set>
@@ -78,7 +79,8 @@ class FcgiResponder {
   FcgiResponder(const FcgiResponder&) = delete;
   FcgiResponder& operator=(const FcgiResponder&) = delete;
 
-  /// Idle threads leave at once; busy ones after their current request.
+  /// Idle threads leave at once; busy ones after their current request. On return no
+  /// thread touches the listening socket any more: the caller may close it.
   void request_stop();
   bool stopping() const { return stopping_.load(); }
   /// Waits until every thread has left (and joins it) or been abandoned; false if
@@ -127,6 +129,7 @@ class FcgiResponder {
   int epoll_fd_ = -1;
   char listen_tag_ = 0;                // its address marks the listening socket in epoll events
   std::atomic<bool> listening_{true};  // the listening socket is still ours to use
+  std::shared_mutex listen_mutex_;     // accept4() shares it; stop_accepting() takes it alone
 
   std::mutex accept_mutex_;  // guards the listener's epoll registration and the fields below
   bool listener_armed_ = true;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The master never serves and has no threads: it forks workers, and learns everything
-// from signals in one sigtimedwait() loop. SIGCHLD says a worker ended; a queued
-// realtime signal from a worker says it stopped accepting by itself and wants a
-// successor now, not after it has drained. Workers inherit the blocked signal mask
-// and the dispositions of take_over_signals(), which is what run_worker expects.
+// from signals in one sigtimedwait() loop. SIGCHLD says a worker ended; a message on
+// the retire channel (which raises a realtime signal) says a worker stopped accepting
+// by itself and wants a successor now, not after it has drained. Workers inherit the
+// blocked signal mask and the dispositions of take_over_signals(), which is what
+// run_worker expects; each drops to the workers' user before anything else.
 #include "process/master.hpp"
 
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,7 @@
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/retire_reason.hpp"
+#include "process/retire_channel.hpp"
 #include "process/signals.hpp"
 #include "process/status_server.hpp"
 #include "process/worker.hpp"
@@ -61,11 +64,23 @@ std::string describe_exit(int status) {
   return fmt::format("ended with wait status {}", status);
 }
 
+/// The control signals, and those the retire channel raises.
+sigset_t master_signals() {
+  sigset_t set = control_signals();
+  sigaddset(&set, retire_notice_signal());
+  sigaddset(&set, SIGIO);
+  return set;
+}
+
 class ProcessMaster {
  public:
-  ProcessMaster(const Registry& registry, const Settings& settings, int listen_fd, ListenSocket* opened,
-                std::function<Settings()> reload)
-      : registry_(registry), settings_(settings), listen_fd_(listen_fd), opened_(opened), reload_(std::move(reload)) {}
+  ProcessMaster(const Registry& registry, MasterSetup setup)
+      : registry_(registry),
+        settings_(std::move(setup.settings)),
+        identity_(std::move(setup.identity)),
+        listen_fd_(setup.listen_fd),
+        opened_(setup.opened),
+        reload_(std::move(setup.reload)) {}
 
   int run();
 
@@ -75,7 +90,10 @@ class ProcessMaster {
   [[noreturn]] void run_child();
   void reap_workers();
   void on_worker_exit(const Worker& worker, int status);
-  void on_retire_notice(const siginfo_t& info);
+  void take_retire_notices();
+  void on_retire_notice(const RetireNotice& notice);
+  void become_worker_user() const;
+  void stop_listening();
   void retire(Worker& worker);
   void reload();
   void reopen_logs();
@@ -89,10 +107,12 @@ class ProcessMaster {
 
   const Registry& registry_;
   Settings settings_;
+  WorkerIdentity identity_;
   const int listen_fd_;
   ListenSocket* opened_;
   std::function<Settings()> reload_;
   const pid_t master_pid_ = ::getpid();
+  RetireChannel retire_channel_;
   std::vector<Worker> workers_;
   bool stopping_ = false;
   bool killed_any_ = false;
@@ -102,13 +122,10 @@ class ProcessMaster {
 };
 
 int ProcessMaster::run() {
-  sigset_t notice;
-  sigemptyset(&notice);
-  sigaddset(&notice, retire_notice_signal());
-  pthread_sigmask(SIG_BLOCK, &notice, nullptr);  // before the first fork: its default action is to terminate
   status_ = StatusService::start(registry_, settings_, listen_fd_);  // status hook
 
   while (true) {
+    take_retire_notices();  // also those whose signal was merged into an earlier one
     start_missing_workers();
     siginfo_t info{};
     const int signal_number = wait_for_signal(info);
@@ -120,7 +137,6 @@ int ProcessMaster::run() {
       if (status_) status_->notify_ready();  // status hook
     }
     if (signal_number == SIGUSR1) reopen_logs();
-    if (signal_number == retire_notice_signal()) on_retire_notice(info);
     kill_overdue();
     if (status_) status_->tick();  // status hook
   }
@@ -150,12 +166,15 @@ bool ProcessMaster::start_worker() {
 void ProcessMaster::run_child() {
   int status = 1;
   try {
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // master killed: finish and stop rather than serve orphaned
-    if (::getppid() != master_pid_) ::_exit(0);
     if (opened_) opened_->disown_path();
-    setup_logging(settings_.log_file, settings_.access_log);
+    retire_channel_.close_master_end();
+    become_worker_user();                // before any thread, before the first request
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // after the drop, which clears it: master killed, finish and stop
+    if (::getppid() != master_pid_) ::_exit(0);
     if (status_) status_->in_child(settings_);  // status hook
-    status = run_worker(settings_, registry_, listen_fd_, master_pid_);
+    const int listen_fd = listen_fd_;
+    status = run_worker(settings_, registry_, listen_fd,
+                        WorkerLinks{retire_channel_.worker_end(), [listen_fd] { ::close(listen_fd); }});
   } catch (const std::exception& error) {
     spdlog::error("worker failed: {}", error.what());
   }
@@ -163,7 +182,14 @@ void ProcessMaster::run_child() {
   ::_exit(status);  // never unwind into the master's frames (they own the socket file)
 }
 
+void ProcessMaster::become_worker_user() const {
+  if (identity_.account) drop_privileges(*identity_.account, identity_.gid);
+}
+
 void ProcessMaster::reap_workers() {
+  // A worker sends its notice before it exits: take it first, or a retirement whose
+  // SIGCHLD comes before the notice's signal would look like a crash.
+  take_retire_notices();
   int status = 0;
   pid_t pid;
   while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
@@ -195,16 +221,18 @@ void ProcessMaster::on_worker_exit(const Worker& worker, int status) {
                  worker.pid, describe_exit(status), quick_deaths_, kQuickDeath.count(), delay.count());
 }
 
-void ProcessMaster::on_retire_notice(const siginfo_t& info) {
-  if (info.si_code != SI_QUEUE) return;
+void ProcessMaster::take_retire_notices() {
+  for (const RetireNotice& notice : retire_channel_.drain()) on_retire_notice(notice);
+}
+
+void ProcessMaster::on_retire_notice(const RetireNotice& notice) {
   const auto found =
-      std::find_if(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.pid == info.si_pid; });
+      std::find_if(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.pid == notice.pid; });
   if (found == workers_.end() || found->retiring) return;
-  spdlog::info("master: worker {} retiring ({}); starting its successor", found->pid,
-               describe(static_cast<RetireReason>(info.si_value.sival_int)));
+  spdlog::info("master: worker {} retiring ({}); starting its successor", found->pid, describe(notice.reason));
   found->retiring = true;
   found->kill_at = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
-  if (status_) status_->worker_retiring(found->pid, static_cast<RetireReason>(info.si_value.sival_int));  // status hook
+  if (status_) status_->worker_retiring(found->pid, notice.reason);  // status hook
 }
 
 void ProcessMaster::retire(Worker& worker) {
@@ -215,19 +243,24 @@ void ProcessMaster::retire(Worker& worker) {
 
 void ProcessMaster::reload() {
   Settings next;
+  WorkerIdentity identity;
   try {
     next = reload_();
-    validate_settings(next);
+    if (!next.listen.empty() && next.listen != settings_.listen)
+      spdlog::warn("master: the listen address cannot change on reload (restart for that); still on {}",
+                   settings_.listen);
+    next.listen = settings_.listen;
+    identity = check_serve_settings(next, opened_ != nullptr);
+    if (next.processes < 1)
+      throw std::runtime_error(
+          "processes = 0 would stop every worker and start none; restart to serve without a master");
+    setup_logging(next.log_file, next.access_log, log_owner_for(identity));  // throws before it replaces the log
   } catch (const std::exception& error) {
     spdlog::error("master: reload refused, the running workers stay: {}", error.what());
     return;
   }
-  if (next.listen != settings_.listen)
-    spdlog::warn("master: the listen address cannot change on reload (restart for that); still on {}",
-                 settings_.listen);
-  next.listen = settings_.listen;
   settings_ = std::move(next);
-  setup_logging(settings_.log_file, settings_.access_log);
+  identity_ = std::move(identity);
 
   // New generation first, then the old one stops accepting: the socket is never unserved.
   std::vector<pid_t> old;
@@ -272,15 +305,22 @@ int ProcessMaster::wait_for_signal(siginfo_t& info) const {
   const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(until - now, Clock::duration(0)));
   const timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000),
                          static_cast<long>(wait.count() % 1'000'000'000)};
-  sigset_t set = control_signals();
-  sigaddset(&set, retire_notice_signal());
+  const sigset_t set = master_signals();
   const int signal_number = ::sigtimedwait(&set, &info, &timeout);
   return signal_number > 0 ? signal_number : 0;
+}
+
+void ProcessMaster::stop_listening() {
+  if (opened_)
+    opened_->close_and_remove();
+  else
+    ::close(listen_fd_);  // the supervisor keeps its own descriptor: the socket stays usable for the next process
 }
 
 int ProcessMaster::stop(int signal_number) {
   stopping_ = true;
   if (status_) status_->notify_stopping();  // status hook
+  stop_listening();  // new connections are refused now, not queued for workers that stop
   spdlog::info("master: {}: stopping {} workers, waiting up to {} ms for requests in flight",
                signal_name(signal_number), workers_.size(), settings_.shutdown_timeout_ms);
   const auto deadline = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
@@ -304,9 +344,10 @@ int ProcessMaster::stop(int signal_number) {
 
 }  // namespace
 
-int run_master(const Registry& registry, const Settings& settings, int listen_fd, ListenSocket* opened,
-               std::function<Settings()> reload) {
-  return ProcessMaster(registry, settings, listen_fd, opened, std::move(reload)).run();
+int run_master(const Registry& registry, MasterSetup setup) {
+  const sigset_t set = master_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // before the channel can raise its signal (default: terminate)
+  return ProcessMaster(registry, std::move(setup)).run();
 }
 
 }  // namespace cppapi

@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
 #include "core/log.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "fastcgi/responder.hpp"
+#include "process/retire_channel.hpp"
 #include "process/signals.hpp"
 
 namespace cppapi {
@@ -20,53 +22,55 @@ namespace {
 // How often the signal wait stops to see whether the responder retired by itself.
 constexpr int kRetireCheckMs = 100;
 
-void tell_master(pid_t master, RetireReason reason) {
-  if (master <= 0 || ::getppid() != master) return;  // spawned, or the master is gone
-  sigval value{};
-  value.sival_int = static_cast<int>(reason);
-  ::sigqueue(master, retire_notice_signal(), value);
-}
-
 [[noreturn]] void leave_now(int status) {
   spdlog::default_logger()->flush();  // not spdlog::shutdown(): a stuck handler may still log
   ::_exit(status);                    // stuck threads cannot be joined; leave without running destructors
 }
 
-}  // namespace
-
-int retire_notice_signal() { return SIGRTMIN; }
-
-int run_worker(const Settings& settings, const Registry& registry, int listen_fd, pid_t master) {
-  // glibc gives each thread its own malloc arena; a request allocates a few small
-  // blocks, so two arenas serve T threads without contention and save their pages.
-  ::mallopt(M_ARENA_MAX, 2);
-  const Dispatcher dispatcher(registry, settings);
-  FcgiResponder responder(dispatcher, ResponderOptions::from(settings), listen_fd, [master](RetireReason reason) {
-    spdlog::info("retiring: {}; finishing requests in flight", describe(reason));
-    tell_master(master, reason);
-  });
+/// Waits for SIGTERM/SIGINT or the responder retiring by itself; SIGUSR1 reopens the log.
+void serve_until_stop(const FcgiResponder& responder, bool has_master) {
   while (!responder.stopping()) {
     const int signal_number = wait_for_signal(kRetireCheckMs);
     if (signal_number == SIGTERM || signal_number == SIGINT) {
       spdlog::info("stopping: finishing requests in flight");
-      break;
+      return;
     }
     if (signal_number == SIGUSR1) {
       request_log_reopen();
       spdlog::info("log file reopened");
     }
-    if (signal_number == SIGHUP && master == 0) spdlog::info("SIGHUP ignored: reloading needs --processes");
+    if (signal_number == SIGHUP && !has_master) spdlog::info("SIGHUP ignored: reloading needs --processes");
   }
-  responder.request_stop();
-  if (!responder.wait(std::chrono::milliseconds(settings.shutdown_timeout_ms))) {
+}
+
+}  // namespace
+
+int run_worker(const Settings& settings, const Registry& registry, int listen_fd, const WorkerLinks& links) {
+  reset_signals_in_forked_children();
+  // glibc gives each thread its own malloc arena; a request allocates a few small
+  // blocks, so two arenas serve T threads without contention and save their pages.
+  ::mallopt(M_ARENA_MAX, 2);
+  const Dispatcher dispatcher(registry, settings);
+  const int notice_fd = links.retire_notice_fd;
+  std::optional<FcgiResponder> responder;
+  start_threads_with_clean_signals([&] {
+    responder.emplace(dispatcher, ResponderOptions::from(settings), listen_fd, [notice_fd](RetireReason reason) {
+      spdlog::info("retiring: {}; finishing requests in flight", describe(reason));
+      send_retire_notice(notice_fd, reason);
+    });
+  });
+  serve_until_stop(*responder, notice_fd >= 0);
+  responder->request_stop();
+  if (links.stop_listening) links.stop_listening();
+  if (!responder->wait(std::chrono::milliseconds(settings.shutdown_timeout_ms))) {
     spdlog::warn("requests still running after {} ms; exiting anyway", settings.shutdown_timeout_ms);
     leave_now(1);
   }
-  if (const int stuck = responder.abandoned_threads(); stuck > 0) {
-    spdlog::info("stopped after {} requests, leaving {} timed-out handler(s) behind", responder.served(), stuck);
+  if (const int stuck = responder->abandoned_threads(); stuck > 0) {
+    spdlog::info("stopped after {} requests, leaving {} timed-out handler(s) behind", responder->served(), stuck);
     leave_now(0);
   }
-  spdlog::info("stopped after {} requests", responder.served());
+  spdlog::info("stopped after {} requests", responder->served());
   return 0;
 }
 

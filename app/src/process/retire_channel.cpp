@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+#include "process/retire_channel.hpp"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace cppapi {
+namespace {
+
+struct Message {
+  pid_t pid;
+  int reason;
+};
+static_assert(sizeof(Message) <= PIPE_BUF, "one write per message, never interleaved");
+
+void wake_this_process_on_input(int fd) {
+  ::fcntl(fd, F_SETOWN, ::getpid());
+  ::fcntl(fd, F_SETSIG, retire_notice_signal());
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_ASYNC | O_NONBLOCK);
+}
+
+}  // namespace
+
+int retire_notice_signal() { return SIGRTMIN; }
+
+RetireChannel::RetireChannel() {
+  int ends[2];
+  if (::pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0)
+    throw std::runtime_error(std::string("retire channel: pipe: ") + std::strerror(errno));
+  read_fd_ = ends[0];
+  write_fd_ = ends[1];
+  wake_this_process_on_input(read_fd_);
+}
+
+RetireChannel::~RetireChannel() {
+  close_master_end();
+  if (write_fd_ >= 0) ::close(write_fd_);
+}
+
+void RetireChannel::close_master_end() {
+  if (read_fd_ >= 0) ::close(read_fd_);
+  read_fd_ = -1;
+}
+
+std::vector<RetireNotice> RetireChannel::drain() {
+  std::vector<RetireNotice> notices;
+  Message message{};
+  while (read_fd_ >= 0 && ::read(read_fd_, &message, sizeof message) == static_cast<ssize_t>(sizeof message))
+    notices.push_back(RetireNotice{message.pid, static_cast<RetireReason>(message.reason)});
+  return notices;
+}
+
+void send_retire_notice(int worker_end, RetireReason reason) {
+  if (worker_end < 0) return;
+  const Message message{::getpid(), static_cast<int>(reason)};
+  (void)!::write(worker_end, &message, sizeof message);  // the master gone: EPIPE, nothing to tell
+}
+
+}  // namespace cppapi

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+// How a worker tells its master that it retires by itself (max_requests,
+// request_timeout): a message on a pipe. A signal would not do: a worker that dropped
+// root may not signal a master that kept it. The master is woken all the same: the
+// pipe's read end raises retire_notice_signal() when a message arrives (O_ASYNC).
+#pragma once
+#include <sys/types.h>
+
+#include <vector>
+
+#include "core/retire_reason.hpp"
+
+namespace cppapi {
+
+struct RetireNotice {
+  pid_t pid;
+  RetireReason reason;
+};
+
+class RetireChannel {
+ public:
+  /// A pipe whose read end signals this process with retire_notice_signal(). Throws
+  /// std::runtime_error if the pipe cannot be made.
+  RetireChannel();
+  ~RetireChannel();
+  RetireChannel(const RetireChannel&) = delete;
+  RetireChannel& operator=(const RetireChannel&) = delete;
+
+  /// The end a worker writes to (close-on-exec, non-blocking).
+  int worker_end() const { return write_fd_; }
+  /// In a forked worker: the master's end is none of its business.
+  void close_master_end();
+  /// The notices that arrived so far (never blocks).
+  std::vector<RetireNotice> drain();
+
+ private:
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+};
+
+/// From a worker: `reason` to the master on `worker_end` (ignored when -1).
+void send_retire_notice(int worker_end, RetireReason reason);
+
+/// The signal the pipe raises in the master (SIGRTMIN); SIGIO too if the realtime
+/// queue were ever full.
+int retire_notice_signal();
+
+}  // namespace cppapi
