@@ -5,7 +5,7 @@ TEST_BUILD_DIR ?= build/test
 PORT           ?= 8080
 CMAKE_FLAGS    ?= -G Ninja
 
-.PHONY: all deps build run test check clean
+.PHONY: all deps build run test check clean package package-test
 
 all: build
 
@@ -22,7 +22,7 @@ run: build
 # Everything: the suites in a normal build, then again under ASan+UBSan and TSan,
 # then each fuzz target for a short while. `make check` is the first part alone.
 test: format-check check
-	$(MAKE) --no-print-directory asan tsan fuzz
+	$(MAKE) --no-print-directory asan tsan fuzz package-test
 
 # The test build also registers the test-only calls in tests/calls/. tests/run_ctest.sh is
 # ctest plus the no-skip rule: a skipped test, or a GoogleTest run of 0 tests, fails.
@@ -31,8 +31,19 @@ check: deps
 	cmake --build $(TEST_BUILD_DIR)
 	tests/run_ctest.sh --test-dir $(TEST_BUILD_DIR) --output-on-failure --timeout 600 -j 2
 
+# A Debian package of this application (build/package/cppapi_<version>_<arch>.deb):
+# a Release build without test calls, laid out as deploy/ expects.
+package: deps
+	cmake -S . -B build/package $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCPPAPI_BUILD_TESTS=OFF -DCPPAPI_TEST_CALLS=OFF
+	cmake --build build/package
+	cd build/package && cpack -G DEB
+
+# The package installed for real (root), checked, serving through nginx, then purged.
+package-test: package
+	tests/package/package_test.sh $$(ls -t build/package/cppapi_*.deb | head -n 1)
+
 clean:
-	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR) build/asan build/tsan build/fuzz
+	rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR) build/package build/asan build/tsan build/fuzz
 
 # Sanitizer and fuzz builds from CMakePresets.json, each in build/<preset>.
 # `make fuzz` runs every libFuzzer target for 20 s; `make fuzz-long FUZZ_SECONDS=600`

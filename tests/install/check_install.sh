@@ -6,7 +6,7 @@ set -euo pipefail
 build=$1 source=$2
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-cmake --install "$build" --prefix "$root/usr" >/dev/null
+DESTDIR="$root" cmake --install "$build" --prefix /usr >/dev/null
 mapfile -t paths < <(grep -rhoE '/usr/[A-Za-z/]*/cppapi/cppapi\b|/usr/(local/)?s?bin/cppapi\b' "$source/deploy" | sort -u)
 ((${#paths[@]} > 0)) || { echo "no cppapi binary path found in deploy/"; exit 1; }
 for path in "${paths[@]}"; do
