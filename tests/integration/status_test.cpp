@@ -72,9 +72,12 @@ class Status : public ::testing::Test {
     nginx_.emplace(dir_, cppapi_->socket(), nginx_template(status_socket_));
     ASSERT_TRUE(wait_until([&] { return child_pids(master()).size() == static_cast<std::size_t>(processes); }));
   }
-  void TearDown() override { stop_and_check(nginx_, cppapi_); }
+  // Tests that crash a worker on purpose (test/crash) say so; any other crash line fails.
+  void TearDown() override { stop_and_check(nginx_, cppapi_, expected_crash_lines_); }
+  void expect_crashes() { expected_crash_lines_ = {"killed by SIGABRT"}; }
 
   pid_t master() { return cppapi_->process().pid(); }
+  std::vector<std::string> expected_crash_lines_;
   std::string url(std::string_view path) const { return nginx_->url(std::string(path)); }
   HttpResponse api(std::string_view call) { return http("GET", url("/api/" + std::string(call))); }
   json status_json(std::string_view query = "?json") {
@@ -174,6 +177,7 @@ TEST_F(Status, CountsExactlyAcrossRecyclingWithMaxRequestsOne) {
 }
 
 TEST_F(Status, CrashedRequestCountsOnceAs502) {
+  expect_crashes();
   start(1, 2);
   for (int i = 0; i < 3; ++i) ASSERT_EQ(api("add&1&2").status, 200);
   EXPECT_EQ(api("test/crash").status, 502);  // nginx's answer; cppapi counts it the same way
@@ -251,6 +255,7 @@ TEST_F(Status, ActiveIdleAndListenQueueWhileSaturatedAnswerWithin100ms) {
 }
 
 TEST_F(Status, AnswersWhileEveryWorkerIsBeingReplaced) {
+  expect_crashes();
   start(1, 1);
   for (int crash = 0; crash < 4; ++crash) EXPECT_EQ(api("test/crash").status, 502);
   // The master now waits before starting a worker again (crash loop backoff): no worker at all.
