@@ -29,6 +29,7 @@ struct Settings {
   int idle_timeout_ms = 300000;     ///< a kept connection idle this long is closed
   int request_timeout_ms = 0;       ///< a handler running longer gets a 504; 0: no limit
   bool debug = false;               ///< exception text in 500 replies (never in production)
+  bool openapi = true;              ///< serve <prefix>openapi.json and <prefix>calls.js
   Limits limits;
 };
 

@@ -37,6 +37,8 @@ Reply Dispatcher::handle(Request& request) const {
     reply = refuse(request, 405, fmt::format("method {} not allowed", detail::quote_for_message(method)));
     reply.header("Allow", std::string(kAllowedMethods));
     return reply;
+  } else if (auto file = client_files_.serve(request)) {
+    reply = std::move(*file);  // openapi.json, calls.js: dispatch/client_files.cpp
   } else {
     reply = run_handler(request);
   }
