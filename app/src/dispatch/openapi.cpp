@@ -29,9 +29,13 @@ json parameter_object(const ParameterInfo& parameter, std::size_t position) {
   if (parameter.type.kind == detail::ValueKind::kBoolean) description += " (true, false, 1 or 0)";
   if (parameter.type.kind == detail::ValueKind::kNumber) description += " (finite)";
   if (parameter.type.optional) description += "; optional: leave it out, with its `&`, to omit it";
-  return {
-      {"name", parameter.name},     {"x-cppapi-optional", parameter.type.optional}, {"in", "path"}, {"required", true},
-      {"description", description}, {"schema", parameter_schema(parameter.type)}};
+  return {{"name", parameter.name},
+          {"x-cppapi-type", parameter.type.cpp_type},
+          {"x-cppapi-optional", parameter.type.optional},
+          {"in", "path"},
+          {"required", true},
+          {"description", description},
+          {"schema", parameter_schema(parameter.type)}};
 }
 
 json success_response(detail::ReturnKind kind) {
