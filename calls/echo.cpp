@@ -4,6 +4,7 @@
 
 #include "cppapi/call.hpp"
 
+/// Returns its arguments as a JSON array of strings, as the handler received them.
 CALL(const cppapi::Args& args) {
   nlohmann::json list = nlohmann::json::array();
   for (const std::string& arg : args) list.push_back(arg);

@@ -5,4 +5,5 @@
 
 #include "cppapi/call.hpp"
 
+/// Greets NAME (default "Welt") in UTF-8.
 CALL(std::optional<std::string> name) { return "Grüße, " + name.value_or("Welt") + "! ✓"; }

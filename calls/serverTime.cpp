@@ -6,6 +6,7 @@
 
 #include "cppapi/call.hpp"
 
+/// The server's local time; with the argument `now`, prefixed with "now: ".
 CALL(const cppapi::Args& args) {
   const std::time_t now = std::time(nullptr);
   std::tm local{};

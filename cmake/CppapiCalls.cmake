@@ -23,6 +23,24 @@ function(_cppapi_write_if_changed path content)
   file(WRITE "${path}" "${content}")
 endfunction()
 
+# The summary of a call: the `///` line(s) directly above `CALL(` in its file, joined
+# with spaces, as the body of a C++ string literal (escaped).
+function(_cppapi_summary file out)
+  file(READ "${file}" text)
+  string(REPLACE "\r" "" text "\n${text}")
+  string(REPLACE "\t" " " text "${text}")
+  set(summary "")
+  if(text MATCHES "\n(( *///[^\n]*\n)+) *(CPPAPI_)?CALL *\\(")
+    set(block "${CMAKE_MATCH_1}")
+    string(REGEX REPLACE " *///+ *" "" block "${block}")
+    string(REGEX REPLACE " *\n" " " block "${block}")
+    string(STRIP "${block}" summary)
+  endif()
+  string(REPLACE "\\" "\\\\" summary "${summary}")
+  string(REPLACE "\"" "\\\"" summary "${summary}")
+  set(${out} "${summary}" PARENT_SCOPE)
+endfunction()
+
 function(cppapi_add_calls target)
   set(gen_dir "${CMAKE_CURRENT_BINARY_DIR}/${target}.generated")
   set(call_files "")
@@ -44,13 +62,15 @@ function(cppapi_add_calls target)
       endif()
       list(APPEND seen_names "${name}")
       _cppapi_identifier("${name}" id)
+      _cppapi_summary("${dir}/${rel}" summary)
       set(wrapper "${gen_dir}/${id}.cpp")
       _cppapi_write_if_changed("${wrapper}"
 "// Generated from ${dir}/${rel} by cmake/CppapiCalls.cmake. Do not edit.
 #include \"${dir}/${rel}\"
 #include \"cppapi/detail/call_record.hpp\"
 extern const cppapi::detail::CallRecord ${id};
-constexpr cppapi::detail::CallRecord ${id} = cppapi::detail::make_record<&cppapi_handler>(\"${name}\", cppapi_parameters);
+constexpr cppapi::detail::CallRecord ${id} = cppapi::detail::make_record<&cppapi_handler>(
+    \"${name}\", cppapi_parameters, \"${summary}\");
 ")
       list(APPEND sources "${wrapper}")
       list(APPEND call_files "${dir}/${rel}")
@@ -71,6 +91,9 @@ ${entries}    nullptr};
 }
 }  // namespace cppapi
 ")
+  # The summaries are read from the call files at configure time: editing a call file
+  # re-runs the configure step (cheap; a wrapper is rewritten only when it changes).
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${call_files})
   add_library(${target} OBJECT ${sources} "${gen_dir}/index.cpp" ${call_files})
   # The call files themselves are listed (and shown by IDEs) but compiled only
   # through their wrappers.

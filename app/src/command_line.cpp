@@ -20,7 +20,10 @@
 #include "cgi/responder.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
+#include "dispatch/call_description.hpp"
 #include "dispatch/dispatcher.hpp"
+#include "dispatch/js_proxies.hpp"
+#include "dispatch/openapi.hpp"
 #include "dispatch/reply_writer.hpp"
 #include "dispatch/request_access.hpp"
 #include "fastcgi/peer_allow_list.hpp"
@@ -191,6 +194,15 @@ int run_command_line(int argc, char** argv, const Registry& registry) {
   }
 
   CLI::App* calls_command = app.add_subcommand("calls", "list every call with its parameters");
+  bool calls_json_output = false;
+  calls_command->add_flag("--json", calls_json_output,
+                          "describe every call as JSON: parameters and their types, body, return, errors");
+  CLI::App* openapi_command = app.add_subcommand("openapi", "print the OpenAPI 3.1 document of every call");
+  std::string openapi_prefix;
+  openapi_command->add_option("--config", config_path, "TOML config file (for its prefix)");
+  openapi_command->add_option("--prefix", openapi_prefix, "the URI prefix the server URL is made of, e.g. /api/");
+  CLI::App* types_command =
+      app.add_subcommand("types", "print TypeScript declarations of the page's `calls` (cppapi types > calls.d.ts)");
   std::string call_text, method = "GET";
   std::optional<std::string> body;
   CLI::App* call_command = app.add_subcommand("call", "run one call here, without a server, and print the reply");
@@ -209,7 +221,21 @@ int run_command_line(int argc, char** argv, const Registry& registry) {
 
   try {
     if (*serve_command) return serve(config_path, flags, registry);
-    if (*calls_command) return list_calls(registry);
+    if (*calls_command) {
+      if (!calls_json_output) return list_calls(registry);
+      std::cout << calls_json(registry);
+      return 0;
+    }
+    if (*openapi_command) {
+      Flags prefix_flag;
+      if (!openapi_prefix.empty()) prefix_flag["prefix"] = {openapi_prefix};
+      std::cout << openapi_document(registry, load_settings(config_path, prefix_flag).prefix);
+      return 0;
+    }
+    if (*types_command) {
+      std::cout << typescript_declarations(registry);
+      return 0;
+    }
     if (*call_command) {
       if (body && method == "GET") method = "POST";
       return call_locally(load_settings(config_path, {}), registry, call_text, method, body);

@@ -15,6 +15,7 @@ const std::map<int, std::string> kNotes = {
 };
 }  // namespace
 
+/// The note with this id as JSON {"id", "text"}; an unknown id is a 404.
 CALL(int id) {
   const auto note = kNotes.find(id);
   if (note == kNotes.end()) throw cppapi::HttpError{404, "no such note"};

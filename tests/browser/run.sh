@@ -10,5 +10,6 @@ if [[ ! -d $here/node_modules/playwright-core ]]; then
   npm ci --prefix "$here" --no-audit --no-fund
 fi
 node --test --test-reporter=spec "$here/browser.test.mjs"
+node --test --test-reporter=spec "$here/typed_calls.test.mjs"  # calls.js proxies and the docs page
 # Once more over https: nginx with a certificate made for the run (run-local.sh --tls).
 CPPAPI_BROWSER_TLS=1 node --test --test-reporter=spec "$here/browser.test.mjs"

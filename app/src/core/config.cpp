@@ -131,6 +131,8 @@ const std::vector<SettingKey> kKeys = {
      [](Settings& s, std::string_view v) { s.access_log = parse_bool(v); }},
     {"debug", "show exception text in 500 replies (never in production)", false,
      [](Settings& s, std::string_view v) { s.debug = parse_bool(v); }},
+    {"openapi", "serve the generated description: <prefix>openapi.json and <prefix>calls.js", false,
+     [](Settings& s, std::string_view v) { s.openapi = parse_bool(v); }},
     {"max_uri_bytes", "longest REQUEST_URI accepted (414 beyond)", false,
      [](Settings& s, std::string_view v) { s.limits.max_uri_bytes = parse_size(v); }},
     {"max_arguments", "most arguments in one call (400 beyond)", false,

@@ -34,6 +34,7 @@ struct Settings {
   bool debug = false;               ///< exception text in 500 replies (never in production)
   std::string status_listen;        ///< ping/status/metrics listener served by the master; empty: none
   int slowlog_threshold_ms = 0;     ///< a request running longer is logged with its stack; 0: off
+  bool openapi = true;              ///< serve <prefix>openapi.json and <prefix>calls.js
   Limits limits;
 };
 

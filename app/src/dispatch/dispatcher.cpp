@@ -64,6 +64,8 @@ Reply Dispatcher::handle(Request& request) const {
     return reply;
   } else if (from_another_site(request)) {
     reply = refuse(request, 403, kCrossSite);
+  } else if (auto file = client_files_.serve(request)) {
+    reply = std::move(*file);  // openapi.json, calls.js: dispatch/client_files.cpp
   } else {
     reply = run_handler(request);
   }

@@ -6,6 +6,7 @@
 #include "cppapi/request.hpp"
 
 #include "core/settings.hpp"
+#include "dispatch/client_files.hpp"
 #include "dispatch/registry.hpp"
 
 namespace cppapi {
@@ -15,7 +16,8 @@ namespace cppapi {
 /// error path. Never throws; every reply it returns can be written as it is.
 class Dispatcher {
  public:
-  Dispatcher(const Registry& registry, const Settings& settings) : registry_(registry), settings_(settings) {}
+  Dispatcher(const Registry& registry, const Settings& settings)
+      : registry_(registry), settings_(settings), client_files_(registry, settings) {}
 
   Reply handle(Request& request) const;
   /// A JSON error for a request refused before dispatch (e.g. 413 while reading the body).
@@ -34,6 +36,7 @@ class Dispatcher {
 
   const Registry& registry_;
   const Settings& settings_;
+  ClientFiles client_files_;  ///< <prefix>openapi.json and <prefix>calls.js
 };
 
 }  // namespace cppapi

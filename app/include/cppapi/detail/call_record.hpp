@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "cppapi/args.hpp"
+#include "cppapi/detail/call_description.hpp"
 #include "cppapi/detail/convert.hpp"
 #include "cppapi/detail/to_reply.hpp"
 #include "cppapi/http_error.hpp"
@@ -26,6 +27,8 @@ struct CallRecord {
   const char* name;        ///< "notes/get"
   const char* parameters;  ///< the handler's parameter list as written
   Thunk invoke;
+  const char* summary = "";                      ///< the `///` line(s) above CALL in the call file
+  const CallDescription* description = nullptr;  ///< types, body, return kind; nullptr: unknown
 };
 
 template <class... P>
@@ -128,8 +131,8 @@ Reply invoke(const Request& request, const Args& args) {
 }
 
 template <auto Handler>
-constexpr CallRecord make_record(const char* name, const char* parameters) {
-  return CallRecord{name, parameters, &invoke<Handler>};
+constexpr CallRecord make_record(const char* name, const char* parameters, const char* summary = "") {
+  return CallRecord{name, parameters, &invoke<Handler>, summary, description_of<Handler>()};
 }
 
 }  // namespace cppapi::detail
