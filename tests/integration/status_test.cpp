@@ -72,7 +72,7 @@ class Status : public ::testing::Test {
     nginx_.emplace(dir_, cppapi_->socket(), nginx_template(status_socket_));
     ASSERT_TRUE(wait_until([&] { return child_pids(master()).size() == static_cast<std::size_t>(processes); }));
   }
-  void TearDown() override { stop_and_check(nginx_, cppapi_); }
+  void TearDown() override { stop_and_check(nginx_, cppapi_, expected_crash_lines_); }
 
   pid_t master() { return cppapi_->process().pid(); }
   std::string url(std::string_view path) const { return nginx_->url(std::string(path)); }
@@ -102,7 +102,31 @@ class Status : public ::testing::Test {
   fs::path status_socket_;
   std::optional<CppapiServer> cppapi_;
   std::optional<NginxServer> nginx_;
+  std::vector<std::string> expected_crash_lines_;  ///< crashes a test causes on purpose (test/crash)
 };
+
+// The version on the pages is `cppapi --version`'s, build id included, and stays right
+// (the status listener too) after the master upgraded its binary in place (SIGUSR2).
+TEST_F(Status, VersionCarriesTheBuildIdAcrossAnUpgrade) {
+  start(2, 2);
+  Process version_command({cppapi_binary().string(), "--version"}, dir_ / "version.log");
+  ASSERT_EQ(version_command.wait_exit(10s), (ExitStatus{0, 0}));
+  std::smatch found;
+  const std::string printed = version_command.log();
+  ASSERT_TRUE(std::regex_search(printed, found, std::regex(R"(^cppapi (\S+) \(build (\S+)\)\n$)"))) << printed;
+  const std::string version = found[1].str() + " (" + found[2].str() + ")";
+  EXPECT_EQ(status_json()["version"], version);
+  EXPECT_THAT(metrics(), HasSubstr("cppapi_build_info{version=\"" + version + "\"} 1\n"));
+  const pid_t pid = master();
+  cppapi_->process().signal(SIGUSR2);
+  ASSERT_TRUE(wait_until([&] { return cppapi_->log().find("master: upgraded in place") != std::string::npos; }))
+      << cppapi_->log();
+  ASSERT_TRUE(wait_until([&] { return http("GET", url("/cppapi-status/ping")).status == 200; }));
+  const json after = status_json();
+  EXPECT_EQ(after["version"], version);
+  EXPECT_EQ(after["pid"], pid);
+  EXPECT_EQ(api("add&2&3").status, 200);
+}
 
 TEST_F(Status, PagesBehindNginxAsShipped) {
   start(2, 2);
@@ -174,6 +198,7 @@ TEST_F(Status, CountsExactlyAcrossRecyclingWithMaxRequestsOne) {
 }
 
 TEST_F(Status, CrashedRequestCountsOnceAs502) {
+  expected_crash_lines_ = {"killed by SIGABRT"};
   start(1, 2);
   for (int i = 0; i < 3; ++i) ASSERT_EQ(api("add&1&2").status, 200);
   EXPECT_EQ(api("test/crash").status, 502);  // nginx's answer; cppapi counts it the same way
@@ -251,6 +276,7 @@ TEST_F(Status, ActiveIdleAndListenQueueWhileSaturatedAnswerWithin100ms) {
 }
 
 TEST_F(Status, AnswersWhileEveryWorkerIsBeingReplaced) {
+  expected_crash_lines_ = {"killed by SIGABRT"};
   start(1, 1);
   for (int crash = 0; crash < 4; ++crash) EXPECT_EQ(api("test/crash").status, 502);
   // The master now waits before starting a worker again (crash loop backoff): no worker at all.
