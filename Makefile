@@ -2,10 +2,11 @@
 # The two commands of the README: `make run` (the demo) and `make test` (everything).
 BUILD_DIR      ?= build
 TEST_BUILD_DIR ?= build/test
+DEV_BUILD_DIR  ?= build/dev
 PORT           ?= 8080
 CMAKE_FLAGS    ?= -G Ninja
 
-.PHONY: all deps build run test check clean package package-test
+.PHONY: all deps build run dev test check clean package package-test
 
 all: build
 
@@ -18,6 +19,10 @@ build: deps
 
 run: build
 	deploy/run-local.sh --port $(PORT) --cppapi $(BUILD_DIR)/cppapi
+
+# The demo with a master, rebuilt and upgraded in place (SIGUSR2) on every save in calls/, app/, www/.
+dev: deps
+	BUILD_DIR=$(DEV_BUILD_DIR) PORT=$(PORT) deploy/dev.sh
 
 # Everything: the suites in a normal build, then again under ASan+UBSan and TSan,
 # then each fuzz target for a short while. `make check` is the first part alone.

@@ -17,6 +17,8 @@ packages=(
   chromium
   # systemd-socket-activate (the socket-activated mode's test)
   systemd
+  # inotifywait for `make dev`
+  inotify-tools
 )
 # Node.js may come from elsewhere than Debian (then Debian's npm conflicts with it):
 # only a machine without npm gets Debian's.

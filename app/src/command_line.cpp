@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cgi/responder.hpp"
+#include "core/build_info.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "dispatch/call_description.hpp"
@@ -34,6 +35,7 @@
 #include "process/serve_checks.hpp"
 #include "process/signals.hpp"
 #include "process/startup_mode.hpp"
+#include "process/upgrade.hpp"
 #include "process/worker.hpp"
 
 namespace cppapi {
@@ -54,10 +56,15 @@ struct ServePlan {
   ListenSocket* opened = nullptr;
   std::function<void()> stop_listening;
   std::function<Settings()> reload;  ///< for a master: the settings a SIGHUP switches to
+  UpgradeListener upgrade;           ///< for a master: the listener a SIGUSR2 hands to the new binary
 };
 
 int serve_on(ServePlan plan, const Registry& registry, std::string_view how) {
   const Settings& settings = plan.settings;
+  if (upgrade_trial()) {  // started by a master's SIGUSR2 to try this binary: all went well up to here
+    if (settings.processes > 0 && plan.identity.account) drop_privileges(*plan.identity.account, plan.identity.gid);
+    return 0;
+  }
   const PeerAllowList peers = PeerAllowList::from(settings.allow_from, std::getenv("FCGI_WEB_SERVER_ADDRS"));
   if (!peers.allows_all()) spdlog::info("cppapi: TCP connections accepted from {} only", peers.describe());
   const std::string shape = settings.processes > 0
@@ -66,7 +73,8 @@ int serve_on(ServePlan plan, const Registry& registry, std::string_view how) {
   spdlog::info("cppapi: serving {} calls under {} with {}; mode: {}", registry.all().size(), settings.prefix, shape,
                how);
   if (settings.processes > 0)
-    return run_master(registry, MasterSetup{settings, plan.identity, plan.listen_fd, plan.opened, plan.reload});
+    return run_master(registry,
+                      MasterSetup{settings, plan.identity, plan.listen_fd, plan.opened, plan.reload, plan.upgrade});
   if (!settings.status_listen.empty())
     spdlog::warn("cppapi: status_listen is served by a master: give --processes N (ignored here)");
   if (plan.identity.account) drop_privileges(*plan.identity.account, plan.identity.gid);  // spawned as root
@@ -90,11 +98,28 @@ void log_identity(const WorkerIdentity& identity) {
     spdlog::warn("cppapi: running as root (--user root): a bug in any call runs with every privilege");
 }
 
-int serve(const std::string& config_path, const Flags& flags, const Registry& registry) {
+/// The listener: the one a master's SIGUSR2 handed over (the previous binary in this
+/// process, or its trial), else a new one.
+ListenSocket open_or_inherit(const Settings& settings, uid_t socket_owner, gid_t socket_group) {
+  if (const std::optional<UpgradeListener> inherited = take_inherited_listener()) {
+    if (inherited->spec != settings.listen)
+      spdlog::warn("cppapi: listen {} ignored: an upgrade keeps the listener {} (restart to change it)",
+                   settings.listen, inherited->spec);
+    // A trial must never remove the socket file the running master serves on.
+    return ListenSocket::adopt(inherited->fd, inherited->spec, !upgrade_trial());
+  }
+  return ListenSocket::open(settings.listen, settings.backlog, settings.socket_mode, socket_owner, socket_group);
+}
+
+int serve(const std::string& config_path, const Flags& flags, const Registry& registry, bool check_only) {
   const auto load = [config_path, flags] { return load_settings(config_path, flags); };
   const Settings loaded = load();
   // Everything that can be refused is refused before the socket exists.
   const WorkerIdentity identity = check_serve_settings(loaded, true);
+  if (check_only) {
+    std::cout << "cppapi: settings ok\n";
+    return 0;
+  }
   const Settings settings = with_root_master(loaded, identity);
   uid_t socket_owner = settings.socket_owner.empty() ? static_cast<uid_t>(-1) : find_user(settings.socket_owner).uid;
   const gid_t socket_group = settings.socket_group.empty() ? static_cast<gid_t>(-1) : find_group(settings.socket_group);
@@ -102,9 +127,8 @@ int serve(const std::string& config_path, const Flags& flags, const Registry& re
 
   take_over_signals();
   setup_logging(settings.log_file, settings.access_log, log_owner_for(identity));
-  ListenSocket socket =
-      ListenSocket::open(settings.listen, settings.backlog, settings.socket_mode, socket_owner, socket_group);
-  log_identity(identity);
+  ListenSocket socket = open_or_inherit(settings, socket_owner, socket_group);
+  if (!upgrade_trial()) log_identity(identity);
   const std::string how =
       fmt::format("{}, listening on {}", loaded.processes > 0 ? "own pool" : "own process", socket.spec());
   ServePlan plan{settings,
@@ -112,7 +136,8 @@ int serve(const std::string& config_path, const Flags& flags, const Registry& re
                  socket.fd(),
                  &socket,
                  [&socket] { socket.close_and_remove(); },
-                 [load, identity] { return with_root_master(load(), identity); }};
+                 [load, identity] { return with_root_master(load(), identity); },
+                 UpgradeListener{socket.fd(), socket.spec(), false}};
   const int status = serve_on(std::move(plan), registry, how);
   socket.close_and_remove();
   return status;
@@ -172,7 +197,9 @@ int run_detected_mode(const Registry& registry, const CLI::App& app) {
   ::fcntl(listen_fd, F_SETFL, ::fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
   if (identity.account) log_identity(identity);
   // Close only our descriptor: the socket stays the supervisor's, usable by the next process.
-  ServePlan plan{settings, identity, listen_fd, nullptr, [listen_fd] { ::close(listen_fd); }, load};
+  // SIGUSR2 (a master): systemd's socket goes on to the new binary as LISTEN_FDS again.
+  const UpgradeListener upgrade{mode == StartupMode::kSocketActivated ? listen_fd : -1, "", true};
+  ServePlan plan{settings, identity, listen_fd, nullptr, [listen_fd] { ::close(listen_fd); }, load, upgrade};
   return serve_on(std::move(plan), registry, describe(mode));
 }
 
@@ -183,11 +210,17 @@ int run_command_line(int argc, char** argv, const Registry& registry) {
       "cppapi: call C++ functions from a web page, over FastCGI.\n"
       "Run with no arguments under spawn-fcgi, mod_fcgid, lighttpd, systemd or CGI and it serves as started."};
   app.require_subcommand(0, 1);
+  remember_invocation(argc, argv);  // what a SIGUSR2 runs again
+  app.set_version_flag("--version", fmt::format("cppapi {} (build {})", project_version(), build_id()),
+                       "print the version and the build id (git commit, +dirty) and exit");
   std::string config_path;
   Flags flags;
 
   CLI::App* serve_command = app.add_subcommand("serve", "serve FastCGI requests on --listen until SIGTERM");
   serve_command->add_option("--config", config_path, "TOML file with the same keys as the flags (listen = \"...\")");
+  bool check_only = false;
+  serve_command->add_flag("--check", check_only,
+                          "load and check the settings (as a start and a reload do), then exit 0 or 1 without binding");
   for (const SettingKey& key : setting_keys()) {
     auto* option = serve_command->add_option(flag_name(key.name), flags[key.name], key.help);
     if (!key.repeatable) option->expected(1);
@@ -220,7 +253,7 @@ int run_command_line(int argc, char** argv, const Registry& registry) {
   for (auto it = flags.begin(); it != flags.end();) it = it->second.empty() ? flags.erase(it) : std::next(it);
 
   try {
-    if (*serve_command) return serve(config_path, flags, registry);
+    if (*serve_command) return serve(config_path, flags, registry, check_only);
     if (*calls_command) {
       if (!calls_json_output) return list_calls(registry);
       std::cout << calls_json(registry);

@@ -105,7 +105,31 @@ class Status : public ::testing::Test {
   fs::path status_socket_;
   std::optional<CppapiServer> cppapi_;
   std::optional<NginxServer> nginx_;
+  std::vector<std::string> expected_crash_lines_;  ///< crashes a test causes on purpose (test/crash)
 };
+
+// The version on the pages is `cppapi --version`'s, build id included, and stays right
+// (the status listener too) after the master upgraded its binary in place (SIGUSR2).
+TEST_F(Status, VersionCarriesTheBuildIdAcrossAnUpgrade) {
+  start(2, 2);
+  Process version_command({cppapi_binary().string(), "--version"}, dir_ / "version.log");
+  ASSERT_EQ(version_command.wait_exit(10s), (ExitStatus{0, 0}));
+  std::smatch found;
+  const std::string printed = version_command.log();
+  ASSERT_TRUE(std::regex_search(printed, found, std::regex(R"(^cppapi (\S+) \(build (\S+)\)\n$)"))) << printed;
+  const std::string version = found[1].str() + " (" + found[2].str() + ")";
+  EXPECT_EQ(status_json()["version"], version);
+  EXPECT_THAT(metrics(), HasSubstr("cppapi_build_info{version=\"" + version + "\"} 1\n"));
+  const pid_t pid = master();
+  cppapi_->process().signal(SIGUSR2);
+  ASSERT_TRUE(wait_until([&] { return cppapi_->log().find("master: upgraded in place") != std::string::npos; }))
+      << cppapi_->log();
+  ASSERT_TRUE(wait_until([&] { return http("GET", url("/cppapi-status/ping")).status == 200; }));
+  const json after = status_json();
+  EXPECT_EQ(after["version"], version);
+  EXPECT_EQ(after["pid"], pid);
+  EXPECT_EQ(api("add&2&3").status, 200);
+}
 
 TEST_F(Status, PagesBehindNginxAsShipped) {
   start(2, 2);

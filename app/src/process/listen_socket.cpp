@@ -235,6 +235,11 @@ ListenSocket ListenSocket::open(const std::string& spec, int backlog, const std:
   return ListenSocket(fd, spec, std::move(unix_path));
 }
 
+ListenSocket ListenSocket::adopt(int fd, const std::string& spec, bool owns_path) {
+  make_nonblocking_cloexec(fd);
+  return ListenSocket(fd, spec, owns_path && spec.rfind("unix:", 0) == 0 ? spec.substr(5) : std::string());
+}
+
 ListenSocket::ListenSocket(ListenSocket&& other) noexcept
     : fd_(other.fd_), spec_(std::move(other.spec_)), unix_path_(std::move(other.unix_path_)) {
   other.fd_ = -1;

@@ -17,6 +17,10 @@ class ListenSocket {
   static ListenSocket open(const std::string& spec, int backlog, const std::string& mode,
                            uid_t owner = static_cast<uid_t>(-1), gid_t group = static_cast<gid_t>(-1));
 
+  /// A listener opened before (a master's SIGUSR2 hands it over). With `owns_path`, a
+  /// unix socket file is removed by close_and_remove(), as if this process had made it.
+  static ListenSocket adopt(int fd, const std::string& spec, bool owns_path);
+
   ListenSocket(ListenSocket&& other) noexcept;
   ListenSocket& operator=(ListenSocket&&) = delete;
   ~ListenSocket();

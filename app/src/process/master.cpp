@@ -31,6 +31,7 @@
 #include "process/retire_channel.hpp"
 #include "process/signals.hpp"
 #include "process/status_server.hpp"
+#include "process/upgrade.hpp"
 #include "process/worker.hpp"
 
 namespace cppapi {
@@ -80,7 +81,8 @@ class ProcessMaster {
         identity_(std::move(setup.identity)),
         listen_fd_(setup.listen_fd),
         opened_(setup.opened),
-        reload_(std::move(setup.reload)) {}
+        reload_(std::move(setup.reload)),
+        upgrade_(std::move(setup.upgrade)) {}
 
   int run();
 
@@ -96,6 +98,8 @@ class ProcessMaster {
   void stop_listening();
   void retire(Worker& worker);
   void reload();
+  void upgrade();
+  void adopt_previous_workers();
   void reopen_logs();
   void kill_overdue();
   int wait_for_signal(siginfo_t& info) const;
@@ -111,6 +115,7 @@ class ProcessMaster {
   const int listen_fd_;
   ListenSocket* opened_;
   std::function<Settings()> reload_;
+  UpgradeListener upgrade_;
   const pid_t master_pid_ = ::getpid();
   RetireChannel retire_channel_;
   std::vector<Worker> workers_;
@@ -123,6 +128,7 @@ class ProcessMaster {
 
 int ProcessMaster::run() {
   status_ = StatusService::start(registry_, settings_, listen_fd_);  // status hook
+  adopt_previous_workers();  // after a SIGUSR2: the workers of the binary this process was
 
   while (true) {
     take_retire_notices();  // also those whose signal was merged into an earlier one
@@ -137,6 +143,7 @@ int ProcessMaster::run() {
       if (status_) status_->notify_ready();  // status hook
     }
     if (signal_number == SIGUSR1) reopen_logs();
+    if (signal_number == SIGUSR2) upgrade();
     kill_overdue();
     if (status_) status_->tick();  // status hook
   }
@@ -315,6 +322,53 @@ void ProcessMaster::stop_listening() {
     opened_->close_and_remove();
   else
     ::close(listen_fd_);  // the supervisor keeps its own descriptor: the socket stays usable for the next process
+}
+
+/// After exec_new_binary: the previous image's workers are still this process's children.
+/// This image starts its own generation first (as a reload does), then tells them to stop.
+void ProcessMaster::adopt_previous_workers() {
+  const std::vector<pid_t> previous = take_adopted_workers();
+  if (previous.empty()) return;
+  start_missing_workers();
+  const auto deadline = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
+  int adopted = 0;
+  for (const pid_t pid : previous) {
+    siginfo_t info{};
+    // Only a live child of ours (waitid without reaping): an exited one is reaped by the SIGCHLD still pending.
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) continue;
+    workers_.push_back(Worker{pid, Clock::now(), true, deadline});
+    ::kill(pid, SIGTERM);
+    ++adopted;
+  }
+  spdlog::info(
+      "master: upgraded in place to {} (pid {}): {} workers started, {} of the previous binary finish their "
+      "requests and stop",
+      upgrade_path(), master_pid_, active_workers(), adopted);
+}
+
+/// SIGUSR2: the new binary is tried in a child; only if it starts is it exec()ed here.
+void ProcessMaster::upgrade() {
+  if (upgrade_.fd < 0) {
+    spdlog::warn("master: upgrade refused, the running workers stay: no listener to hand over");
+    return;
+  }
+  spdlog::info("master: SIGUSR2: trying {} before upgrading to it", upgrade_path());
+  std::string version;
+  const std::string why = try_new_binary(upgrade_, version);
+  if (!why.empty()) {
+    spdlog::error("master: upgrade refused, the running workers stay: {}", why);
+    return;
+  }
+  std::vector<pid_t> pids;
+  for (const Worker& worker : workers_) pids.push_back(worker.pid);
+  spdlog::info("master: upgrading in place to {} ({}); {} workers keep serving until the new ones start",
+               upgrade_path(), version, pids.size());
+  if (status_) status_->notify_reloading();  // status hook
+  spdlog::default_logger()->flush();
+  // exec() ends the status thread and closes its listener; the new image opens its own.
+  const std::string failed = exec_new_binary(upgrade_, pids);
+  spdlog::error("master: upgrade refused, the running workers stay: exec {}: {}", upgrade_path(), failed);
+  if (status_) status_->notify_ready();  // status hook
 }
 
 int ProcessMaster::stop(int signal_number) {

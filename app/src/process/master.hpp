@@ -6,6 +6,7 @@
 #include "dispatch/registry.hpp"
 #include "process/listen_socket.hpp"
 #include "process/serve_checks.hpp"
+#include "process/upgrade.hpp"
 
 namespace cppapi {
 
@@ -17,6 +18,7 @@ struct MasterSetup {
   int listen_fd = -1;
   ListenSocket* opened = nullptr;  ///< the socket this process opened, or null when inherited
   std::function<Settings()> reload;
+  UpgradeListener upgrade;  ///< what SIGUSR2 hands to the new binary (fd -1: no upgrade here)
 };
 
 /// The pool: pre-forks `settings.processes` workers (run_worker) that share
@@ -31,6 +33,9 @@ struct MasterSetup {
 /// - SIGHUP: the new settings are checked as at start-up; a new generation of workers
 ///   starts, then the old one is told to stop (SIGTERM) and finishes what it has in flight;
 /// - SIGUSR1: reopen the log file here, then in every worker;
+/// - SIGUSR2: upgrade the binary in place (process/upgrade.hpp, docs/upgrade.md): the new
+///   file is tried first, and a refusal leaves everything as it was; after exec() the new
+///   image adopts the workers of the old one and stops them once its own are started;
 /// - SIGTERM/SIGINT: the listening socket is closed (its file removed when this process
 ///   made it) at once; workers finish their requests within the shutdown timeout, then
 ///   stragglers get SIGKILL. A second SIGTERM/SIGINT kills them at once.

@@ -15,7 +15,7 @@
 namespace cppapi {
 namespace {
 
-constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
 
 void do_nothing(int) {}
 
@@ -56,7 +56,7 @@ void defaults_in_child() {
 sigset_t control_signals() {
   sigset_t set;
   sigemptyset(&set);
-  for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD}) sigaddset(&set, signal_number);
+  for (int signal_number : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&set, signal_number);
   return set;
 }
 

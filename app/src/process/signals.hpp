@@ -6,7 +6,7 @@
 
 namespace cppapi {
 
-/// SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD: waited for by the main thread with sigtimedwait().
+/// SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD: waited for by the main thread with sigtimedwait().
 sigset_t control_signals();
 
 /// Blocks the control signals in this (the main) thread, gives SIGTERM, SIGINT, SIGHUP

@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/build_info.hpp"
 #include "core/request_observer.hpp"
 #include "fastcgi/peer_allow_list.hpp"
 #include "fastcgi/protocol.hpp"
@@ -215,7 +216,7 @@ void StatusService::notify_stopping() { notify("STOPPING=1"); }
 
 StatusSnapshot StatusService::snapshot() {
   StatusSnapshot s;
-  s.version = CPPAPI_VERSION;
+  s.version = full_version();  // "0.1.0 (02711c7)": the build id too
   s.pid = master_pid_;
   s.start_time = start_unix_;
   s.uptime_seconds = std::chrono::duration<double>(Clock::now() - start_).count();

@@ -40,6 +40,10 @@ void serve_until_stop(const FcgiResponder& responder, bool has_master) {
       spdlog::info("log file reopened");
     }
     if (signal_number == SIGHUP && !has_master) spdlog::info("SIGHUP ignored: reloading needs --processes");
+    if (signal_number == SIGUSR2 && !has_master)
+      spdlog::info(
+          "SIGUSR2 ignored: upgrading the binary needs a master (--processes N or socket activation); "
+          "restart this process (or its supervisor) instead");
   }
 }
 

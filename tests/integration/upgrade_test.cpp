@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+// SIGUSR2: the master replaces its binary in place (docs/upgrade.md), under load through
+// nginx with the shipped keep-alive config. Two builds that answer differently are made
+// cheaply: a copy of the binary whose test/version mark is rewritten byte for byte. The
+// master is started through a symlink, which the test switches between them.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+#include "pool_support.hpp"
+
+namespace cppapi::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr std::string_view kMark = "CPPAPI_TEST_MARK:";
+
+/// A copy of the binary under test whose test/version answers `answer` (8 characters).
+void copy_with_mark(const fs::path& target, std::string_view answer) {
+  std::string bytes = read_file(cppapi_binary());
+  const std::string from = std::string(kMark) + "AAAAAAAA";
+  const std::size_t at = bytes.find(from);
+  ASSERT_NE(at, std::string::npos) << "no test mark in " << cppapi_binary();
+  ASSERT_EQ(bytes.find(from, at + 1), std::string::npos) << "the test mark twice in " << cppapi_binary();
+  bytes.replace(at + kMark.size(), 8, answer);
+  write_file(target, bytes);
+  fs::permissions(target, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+}
+
+void write_script(const fs::path& target, const std::string& text) {
+  write_file(target, "#!/bin/sh\n" + text + "\n");
+  fs::permissions(target, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+}
+
+/// `link` now names `target` (a new symlink renamed over it: never missing meanwhile).
+void point(const fs::path& link, const fs::path& target) {
+  const fs::path fresh = link.string() + ".new";
+  fs::remove(fresh);
+  fs::create_symlink(target, fresh);
+  fs::rename(fresh, link);
+}
+
+std::size_t open_fds(pid_t pid) {
+  std::size_t count = 0;
+  std::error_code ignored;
+  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ignored);
+       it != fs::directory_iterator(); it.increment(ignored))
+    ++count;
+  return count;
+}
+
+std::size_t count_of(const std::string& text, std::string_view needle) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++count;
+  return count;
+}
+
+// nginx.conf around the shipped keep-alive site (upstream keepalive + fastcgi_keep_conn).
+std::string keepalive_nginx_config() {
+  const Substitutions site{{"server unix:/run/cppapi/cppapi.sock;", "server unix:@SOCKET@;"},
+                           {"listen 80;", "listen 127.0.0.1:@PORT@;"},
+                           {"listen [::]:80;", "listen [::1]:" + std::to_string(free_port()) + ";"},
+                           {"root /var/www/cppapi;", "root \"@WWW@\";"}};
+  return nginx_config(deploy_file("nginx/cppapi-keepalive.conf", site), 1024);
+}
+
+/// `clients` threads asking test/version in a loop: every reply must be 200; the answers are counted.
+class VersionLoad {
+ public:
+  VersionLoad(std::string url, int clients) : url_(std::move(url)) {
+    for (int i = 0; i < clients; ++i) threads_.emplace_back([this] { run(); });
+  }
+  ~VersionLoad() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& thread : threads_)
+      if (thread.joinable()) thread.join();
+  }
+  std::size_t ok() const { return ok_; }
+  std::size_t failed() const { return failed_; }
+  std::map<std::string, std::size_t> answers() {
+    const std::lock_guard lock(mutex_);
+    return answers_;
+  }
+  std::string failures() {
+    const std::lock_guard lock(mutex_);
+    std::string text;
+    for (const auto& failure : failures_) text += failure + "\n";
+    return text;
+  }
+  bool wait_for(std::size_t more) {
+    const std::size_t target = ok_ + more;
+    return wait_until([&] { return ok_ >= target; }, 20s);
+  }
+
+ private:
+  void run() {
+    while (!stop_) {
+      const HttpResponse reply = http("GET", url_);
+      const std::lock_guard lock(mutex_);
+      if (reply.status == 200 && reply.body.size() == 8) {
+        ++ok_;
+        ++answers_[reply.body];
+      } else {
+        ++failed_;
+        if (failures_.size() < 10) {
+          std::ostringstream text;
+          text << reply;
+          failures_.push_back(text.str());
+        }
+      }
+    }
+  }
+  std::string url_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> ok_{0}, failed_{0};
+  std::mutex mutex_;
+  std::map<std::string, std::size_t> answers_;
+  std::vector<std::string> failures_;
+  std::vector<std::thread> threads_;
+};
+
+class Upgrade : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-a", "AAAAAAAA"));
+    ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-b", "BBBBBBBB"));
+    point(link_, dir_ / "cppapi-a");
+    std::vector<std::string> argv{link_.string(), "serve", "--listen",  "unix:" + socket_.string(),
+                                  "--processes",  "2",     "--threads", "2"};
+    // As root: a root master whose workers drop to www-data (the trial drops too).
+    if (::geteuid() == 0) argv.insert(argv.end(), {"--user", "www-data"});
+    cppapi_.emplace(argv, dir_ / "cppapi.log");
+    ASSERT_TRUE(wait_for_unix_socket(socket_)) << cppapi_->log();
+    ASSERT_TRUE(wait_until([&] { return workers().size() == 2; })) << cppapi_->log();
+    nginx_.emplace(dir_, socket_, keepalive_nginx_config());
+  }
+  void TearDown() override {
+    if (nginx_) nginx_->stop();
+    if (cppapi_) expect_clean_stop(*cppapi_, "cppapi (upgraded)");
+    if (HasFailure() && cppapi_) std::cerr << "--- cppapi log (end):\n" << last_lines(cppapi_->log(), 60);
+  }
+  pid_t master() { return cppapi_->pid(); }
+  std::set<pid_t> workers() { return child_pids(master()); }
+  std::string answer() { return http("GET", nginx_->url("/api/test/version")).body; }
+
+  TempDir dir_;
+  fs::path link_ = dir_ / "cppapi";
+  fs::path socket_ = dir_ / "cppapi.sock";
+  std::optional<Process> cppapi_;
+  std::optional<NginxServer> nginx_;
+};
+
+TEST(UpgradeCommandLine, VersionPrintsTheProjectVersionAndABuildId) {
+  TempDir dir;
+  Process version({cppapi_binary().string(), "--version"}, dir / "out.log");
+  ASSERT_EQ(version.wait_exit(10s), (ExitStatus{0, 0}));
+  EXPECT_TRUE(std::regex_search(version.log(), std::regex(R"(^cppapi \d+\.\d+\.\d+ \(build [0-9a-zA-Z.+-]+\)\n$)")))
+      << version.log();
+}
+
+TEST_F(Upgrade, TenUpgradesUnderLoadFailNoRequestAndKeepTheMasterPid) {
+  const pid_t pid = master();
+  const std::string start_time = process_start_time(pid);
+  ASSERT_EQ(answer(), "AAAAAAAA");
+  VersionLoad load(nginx_->url("/api/test/version"), 4);
+  ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  std::optional<std::size_t> fds_after_first;
+  for (int upgrade = 0; upgrade < 10; ++upgrade) {
+    const std::string next = upgrade % 2 == 0 ? "BBBBBBBB" : "AAAAAAAA";
+    point(link_, dir_ / (upgrade % 2 == 0 ? "cppapi-b" : "cppapi-a"));
+    const std::set<pid_t> old = workers();
+    cppapi_->signal(SIGUSR2);
+    ASSERT_TRUE(wait_until([&] { return answer() == next; }, 20s)) << "upgrade " << upgrade << ": still " << answer();
+    ASSERT_TRUE(wait_until(
+        [&] {
+          const std::set<pid_t> now = workers();
+          return now.size() == 2 && std::all_of(old.begin(), old.end(), [](pid_t w) { return pid_gone(w); });
+        },
+        20s))
+        << "upgrade " << upgrade << ": workers of the previous binary remain";
+    EXPECT_TRUE(same_process_alive(pid, start_time)) << "the master's PID changed";
+    ASSERT_TRUE(load.wait_for(20)) << load.failures();
+    const std::size_t fds = open_fds(pid);
+    if (!fds_after_first) fds_after_first = fds;
+    EXPECT_EQ(fds, *fds_after_first) << "upgrade " << upgrade << ": the master's descriptors grew";
+  }
+  load.stop();
+  const auto answers = load.answers();
+  std::cout << "10 upgrades: " << load.ok() << " replies 200, " << load.failed() << " failed; AAAAAAAA "
+            << (answers.count("AAAAAAAA") ? answers.at("AAAAAAAA") : 0) << ", BBBBBBBB "
+            << (answers.count("BBBBBBBB") ? answers.at("BBBBBBBB") : 0) << "\n";
+  EXPECT_EQ(load.failed(), 0u) << load.failures();
+  EXPECT_EQ(answers.size(), 2u);
+  EXPECT_EQ(count_of(cppapi_->log(), "master: upgraded in place"), 10u);
+  EXPECT_THAT(nginx_complaints(nginx_->error_log()), IsEmpty());
+}
+
+TEST_F(Upgrade, ABinaryThatCannotStartIsRefusedAndTheOldOneKeepsServing) {
+  const pid_t pid = master();
+  const std::string real = (dir_ / "cppapi-b").string();
+  write_script(dir_ / "exits-1", "exit 1");
+  write_script(dir_ / "bad-config", "case \"$*\" in *--version*) exec " + real + " \"$@\";; esac\nexec " + real +
+                                        " \"$@\" --threads banana");
+  write_script(dir_ / "workers-crash", "case \"$*\" in *--version*|*--check*) exec " + real + " \"$@\";; esac\nexit 3");
+  write_file(dir_ / "not-executable", "#!/bin/sh\nexit 0\n");
+  fs::permissions(dir_ / "not-executable", fs::perms::owner_read | fs::perms::owner_write);
+  VersionLoad load(nginx_->url("/api/test/version"), 4);
+  ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  const std::set<pid_t> before = workers();
+  std::size_t refused = 0;
+  for (const char* target : {"missing", "not-executable", "exits-1", "bad-config", "workers-crash"}) {
+    point(link_, dir_ / target);
+    cppapi_->signal(SIGUSR2);
+    ++refused;
+    ASSERT_TRUE(wait_until([&] { return count_of(cppapi_->log(), "master: upgrade refused") == refused; }, 20s))
+        << target << ": no refusal logged";
+    EXPECT_EQ(answer(), "AAAAAAAA") << target;
+    EXPECT_EQ(workers(), before) << target << ": the workers changed";
+    ASSERT_TRUE(load.wait_for(20)) << load.failures();
+  }
+  load.stop();
+  std::cout << "5 refused upgrades: " << load.ok() << " replies 200, " << load.failed() << " failed\n";
+  EXPECT_EQ(load.failed(), 0u) << load.failures();
+  EXPECT_EQ(load.answers().size(), 1u);
+  EXPECT_EQ(master(), pid);
+  for (const std::string& line : grep_lines(cppapi_->log(), {"upgrade refused"})) std::cout << line << "\n";
+  // And a good binary afterwards still upgrades.
+  point(link_, dir_ / "cppapi-b");
+  cppapi_->signal(SIGUSR2);
+  EXPECT_TRUE(wait_until([&] { return answer() == "BBBBBBBB"; }, 20s));
+}
+
+// systemd's socket (fd 3, LISTEN_FDS) goes on to the new binary; the PID systemd watches stays.
+TEST(UpgradeSocketActivated, ThreeUpgradesKeepThePidAndSystemdsSocket) {
+  const fs::path activate = "/usr/bin/systemd-socket-activate";
+  ASSERT_TRUE(fs::exists(activate)) << activate << " is missing (Debian's package systemd)";
+  TempDir dir;
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir / "cppapi-a", "AAAAAAAA"));
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir / "cppapi-b", "BBBBBBBB"));
+  const fs::path link = dir / "cppapi";
+  point(link, dir / "cppapi-a");
+  const fs::path socket = dir / "cppapi.sock";
+  std::vector<std::string> argv{activate.string(),    "-l", socket.string(),   "-E",
+                                "CPPAPI_PROCESSES=2", "-E", "CPPAPI_THREADS=2"};
+  if (::geteuid() == 0) argv.insert(argv.end(), {"-E", "CPPAPI_USER=root"});
+  argv.push_back(link.string());
+  Process cppapi(argv, dir / "cppapi.log", {{}, dir.path()});
+  ASSERT_TRUE(wait_for_unix_socket(socket)) << cppapi.log();
+  NginxServer nginx(dir, socket);
+  const auto answer = [&] { return http("GET", nginx.url("/api/test/version")).body; };
+  ASSERT_TRUE(wait_until([&] { return answer() == "AAAAAAAA"; })) << cppapi.log();
+  VersionLoad load(nginx.url("/api/test/version"), 3);
+  ASSERT_TRUE(load.wait_for(30)) << load.failures();
+  for (int upgrade = 0; upgrade < 3; ++upgrade) {
+    const std::string next = upgrade % 2 == 0 ? "BBBBBBBB" : "AAAAAAAA";
+    point(link, dir / (upgrade % 2 == 0 ? "cppapi-b" : "cppapi-a"));
+    cppapi.signal(SIGUSR2);
+    ASSERT_TRUE(wait_until([&] { return answer() == next; }, 20s)) << "upgrade " << upgrade << "\n" << cppapi.log();
+    ASSERT_TRUE(load.wait_for(20)) << load.failures();
+  }
+  ASSERT_TRUE(wait_until([&] { return child_pids(cppapi.pid()).size() == 2; }, 20s));
+  load.stop();
+  std::cout << "3 socket-activated upgrades: " << load.ok() << " replies 200, " << load.failed() << " failed\n";
+  EXPECT_EQ(load.failed(), 0u) << load.failures();
+  EXPECT_EQ(count_of(cppapi.log(), "mode: socket-activated"), 4u) << "each image detects systemd's socket";
+  nginx.stop();
+  expect_clean_stop(cppapi, "cppapi (socket-activated, upgraded)");
+}
+
+TEST(UpgradeLoneProcess, Sigusr2IsIgnoredWithALogLine) {
+  TempDir dir;
+  CppapiServer cppapi(dir);
+  cppapi.process().signal(SIGUSR2);
+  EXPECT_TRUE(wait_until([&] { return cppapi.log().find("SIGUSR2 ignored") != std::string::npos; }));
+  EXPECT_TRUE(can_connect_unix(cppapi.socket()));
+  cppapi.stop_and_check();
+}
+
+}  // namespace
+}  // namespace cppapi::test
