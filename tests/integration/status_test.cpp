@@ -77,7 +77,6 @@ class Status : public ::testing::Test {
   void expect_crashes() { expected_crash_lines_ = {"killed by SIGABRT"}; }
 
   pid_t master() { return cppapi_->process().pid(); }
-  std::vector<std::string> expected_crash_lines_;
   std::string url(std::string_view path) const { return nginx_->url(std::string(path)); }
   HttpResponse api(std::string_view call) { return http("GET", url("/api/" + std::string(call))); }
   json status_json(std::string_view query = "?json") {
