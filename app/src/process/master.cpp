@@ -122,7 +122,8 @@ class ProcessMaster {
 };
 
 int ProcessMaster::run() {
-  status_ = StatusService::start(registry_, settings_, listen_fd_);  // status hook
+  status_ = StatusService::start(registry_, settings_, listen_fd_,  // status hook
+                                 identity_.account ? identity_.account->uid : static_cast<uid_t>(-1));
 
   while (true) {
     take_retire_notices();  // also those whose signal was merged into an earlier one
@@ -320,7 +321,7 @@ void ProcessMaster::stop_listening() {
 int ProcessMaster::stop(int signal_number) {
   stopping_ = true;
   if (status_) status_->notify_stopping();  // status hook
-  stop_listening();  // new connections are refused now, not queued for workers that stop
+  stop_listening();                         // new connections are refused now, not queued for workers that stop
   spdlog::info("master: {}: stopping {} workers, waiting up to {} ms for requests in flight",
                signal_name(signal_number), workers_.size(), settings_.shutdown_timeout_ms);
   const auto deadline = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
