@@ -127,7 +127,8 @@ class ProcessMaster {
 };
 
 int ProcessMaster::run() {
-  status_ = StatusService::start(registry_, settings_, listen_fd_);  // status hook
+  status_ = StatusService::start(registry_, settings_, listen_fd_,  // status hook
+                                 identity_.account ? identity_.account->uid : static_cast<uid_t>(-1));
   adopt_previous_workers();  // after a SIGUSR2: the workers of the binary this process was
 
   while (true) {

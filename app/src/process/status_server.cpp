@@ -27,6 +27,7 @@
 #include "fastcgi/peer_allow_list.hpp"
 #include "fastcgi/protocol.hpp"
 #include "process/listen_queue.hpp"
+#include "process/privileges.hpp"
 #include "process/sd_notify.hpp"
 #include "process/worker_observer.hpp"
 
@@ -42,8 +43,9 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kSampleEvery{100};
 constexpr milliseconds kStatusEvery{2000};
-constexpr milliseconds kConnectionDeadline{5000};
-constexpr std::size_t kMaxConnections = 64;
+constexpr milliseconds kConnectionDeadline{5000};          // idle, or since the last request
+constexpr milliseconds kConnectionLifetime{30000};         // in all, however many requests it sends
+constexpr std::size_t kMaxInput = 64 * 1024;               // unparsed bytes of one connection
 constexpr auto kHeartbeatStale = std::chrono::seconds(5);  // the master's loop wakes at least every second
 
 std::int64_t now_ns() {
@@ -87,15 +89,18 @@ struct StatusService::Connection {
   std::string in;
   std::string out;
   bool close_after = false;
+  bool buffered = false;  // `in` may hold another whole request (read no more until it is answered)
   Clock::time_point deadline;
+  Clock::time_point end_of_life;
 };
 
-std::unique_ptr<StatusService> StatusService::start(const Registry& registry, const Settings& settings, int listen_fd) {
+std::unique_ptr<StatusService> StatusService::start(const Registry& registry, const Settings& settings, int listen_fd,
+                                                    uid_t default_owner) {
   if (settings.status_listen.empty() && !notify_enabled()) return nullptr;
-  return std::make_unique<StatusService>(registry, settings, listen_fd);
+  return std::make_unique<StatusService>(registry, settings, listen_fd, default_owner);
 }
 
-StatusService::StatusService(const Registry& registry, const Settings& settings, int listen_fd)
+StatusService::StatusService(const Registry& registry, const Settings& settings, int listen_fd, uid_t default_owner)
     : registry_(registry),
       listen_fd_(listen_fd),
       master_pid_(::getpid()),
@@ -108,8 +113,12 @@ StatusService::StatusService(const Registry& registry, const Settings& settings,
       allow_from_(settings.allow_from) {
   for (const detail::CallRecord* record : registry.all()) call_names_.emplace_back(record->name);
   call_names_.emplace_back("(unknown)");
+  for (auto& fd : connection_fds_) fd.store(-1);
   if (!settings.status_listen.empty()) {
-    status_socket_.emplace(ListenSocket::open(settings.status_listen, 64, settings.socket_mode));
+    // As the main socket (command_line.cpp): nginx, allowed there, is allowed here.
+    const uid_t owner = settings.socket_owner.empty() ? default_owner : find_user(settings.socket_owner).uid;
+    const gid_t group = settings.socket_group.empty() ? static_cast<gid_t>(-1) : find_group(settings.socket_group);
+    status_socket_.emplace(ListenSocket::open(settings.status_listen, 64, settings.socket_mode, owner, group));
     spdlog::info("master: status on {} (ping, status, metrics)", status_socket_->spec());
   }
   watchdog_interval_ = watchdog_interval();
@@ -163,6 +172,9 @@ void StatusService::in_child(const Settings& settings) {
   }
   ::close(wake_pipe_[0]);
   ::close(wake_pipe_[1]);
+  // And its clients' connections: kept open here, the master's close would not end them.
+  for (auto& slot : connection_fds_)
+    if (const int fd = slot.load(); fd >= 0) ::close(fd);
   if (pending_slot_ < 0) return;
   scoreboard_.set_pid(pending_slot_, ::getpid());
   scoreboard_.set_state(pending_slot_, SlotState::kRunning);
@@ -204,7 +216,34 @@ void StatusService::worker_exited(pid_t pid, bool expected) {
   folded_slow_ += folded.slow;
 }
 
-void StatusService::tick() { heartbeat_ns_.store(now_ns()); }
+void StatusService::tick() {
+  heartbeat_ns_.store(now_ns());
+  if (failure_noted_.load(std::memory_order_acquire) && !failure_logged_.exchange(true))
+    spdlog::error("master: status listener: {}: dropped that connection, still serving (logged once)", failure_);
+}
+
+void StatusService::note_failure(const char* what) {
+  if (failure_noted_.load(std::memory_order_acquire)) return;
+  std::strncpy(failure_, what, sizeof failure_ - 1);
+  failure_noted_.store(true, std::memory_order_release);
+}
+
+void StatusService::register_fd(int fd) {
+  for (auto& slot : connection_fds_) {
+    int free = -1;
+    if (slot.compare_exchange_strong(free, fd)) return;
+  }
+}
+
+void StatusService::close_connection(int fd) {
+  // Forgotten first: a worker forked in between keeps a copy (as before) rather than closing
+  // a descriptor the master reused meanwhile.
+  for (auto& slot : connection_fds_) {
+    int expected = fd;
+    if (slot.compare_exchange_strong(expected, -1)) break;
+  }
+  ::close(fd);
+}
 
 void StatusService::notify_reloading() { ::cppapi::notify_reloading(); }
 
@@ -290,38 +329,52 @@ std::string StatusService::answer(const std::vector<const char*>& envp) {
   return http_reply(404, "Not Found", "text/plain; charset=utf-8", "status pages: ping, status, metrics\n", head_only);
 }
 
-void StatusService::handle(Connection& connection) {
-  char buffer[16384];
-  while (true) {
-    const ssize_t got = ::recv(connection.fd, buffer, sizeof buffer, 0);
-    if (got > 0) {
-      connection.in.append(buffer, static_cast<std::size_t>(got));
-      continue;
-    }
-    if (got == 0) connection.close_after = true;
-    break;
-  }
-  std::string_view input = connection.in;
-  while (true) {
-    const auto result = connection.parser.consume(input, connection.out);
-    if (result == fastcgi::RequestParser::Result::kBroken) {
-      connection.close_after = true;
-      connection.out.clear();
+// At most one request per call, and none while a reply is still on its way: a client that
+// pipelines requests and reads nothing costs one reply and kMaxInput bytes, not a snapshot per
+// request. Returns false when the connection is done with (close it).
+bool StatusService::handle(Connection& connection) {
+  if (!connection.buffered) {
+    char buffer[16384];
+    while (connection.in.size() < kMaxInput) {
+      const ssize_t got = ::recv(connection.fd, buffer, std::min(sizeof buffer, kMaxInput - connection.in.size()), 0);
+      if (got > 0) {
+        connection.in.append(buffer, static_cast<std::size_t>(got));
+        continue;
+      }
+      if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) connection.close_after = true;
       break;
     }
-    if (result == fastcgi::RequestParser::Result::kNeedMore) break;
-    fastcgi::IncomingRequest request = connection.parser.take_request();
-    const std::string reply = answer(request.envp);
-    std::string_view head = reply, body;
-    if (const auto end = reply.find("\r\n\r\n"); end != std::string::npos) {
-      head = std::string_view(reply).substr(0, end + 4);
-      body = std::string_view(reply).substr(end + 4);
-    }
-    fastcgi::append_reply(connection.out, request.id, head, body);
-    if (!request.keep_connection) connection.close_after = true;
-    connection.deadline = Clock::now() + kConnectionDeadline;
   }
+  std::string_view input = connection.in;
+  const auto result = connection.parser.consume(input, connection.out);
   connection.in.erase(0, connection.in.size() - input.size());
+  connection.buffered = false;
+  switch (result) {
+    case fastcgi::RequestParser::Result::kBroken:
+      connection.out.clear();
+      return false;
+    case fastcgi::RequestParser::Result::kClose:  // refused or aborted without KEEP_CONN: what it queued, then EOF
+      connection.close_after = true;
+      return true;
+    case fastcgi::RequestParser::Result::kNeedMore:
+      // Full and still no request: more than any status request needs.
+      if (connection.in.size() >= kMaxInput) return false;
+      return true;
+    case fastcgi::RequestParser::Result::kRequestReady:
+      break;
+  }
+  fastcgi::IncomingRequest request = connection.parser.take_request();
+  const std::string reply = answer(request.envp);
+  std::string_view head = reply, body;
+  if (const auto end = reply.find("\r\n\r\n"); end != std::string::npos) {
+    head = std::string_view(reply).substr(0, end + 4);
+    body = std::string_view(reply).substr(end + 4);
+  }
+  fastcgi::append_reply(connection.out, request.id, head, body);
+  if (!request.keep_connection) connection.close_after = true;
+  connection.buffered = !connection.in.empty() && !connection.close_after;
+  connection.deadline = Clock::now() + kConnectionDeadline;
+  return true;
 }
 
 void StatusService::serve() {
@@ -333,79 +386,114 @@ void StatusService::serve() {
       status_socket_ && !status_socket_->is_unix()
           ? std::optional<PeerAllowList>(PeerAllowList::from(allow_from_, std::getenv("FCGI_WEB_SERVER_ADDRS")))
           : std::nullopt;
+  const auto drop = [&](std::size_t index) {
+    close_connection(connections[index]->fd);
+    connections.erase(connections.begin() + static_cast<std::ptrdiff_t>(index));
+  };
+  // Full: the oldest connection with no reply on its way makes room (an idle one holds no
+  // thread, but must not hold the last place either).
+  const auto make_room = [&] {
+    for (std::size_t i = 0; i < connections.size(); ++i)
+      if (connections[i]->out.empty()) {
+        drop(i);
+        return true;
+      }
+    return false;
+  };
   while (!stop_.load()) {
-    std::vector<pollfd> polled;
-    polled.push_back({wake_pipe_[0], POLLIN, 0});
-    if (status_socket_ && connections.size() < kMaxConnections) polled.push_back({status_socket_->fd(), POLLIN, 0});
-    for (const auto& connection : connections)
-      polled.push_back({connection->fd, static_cast<short>(connection->out.empty() ? POLLIN : POLLOUT), 0});
-    ::poll(polled.data(), polled.size(), static_cast<int>(kSampleEvery.count()));
-    const auto now = Clock::now();
-    if (now >= next_sample) {
-      sample_listen_queue();
-      next_sample = now + kSampleEvery;
-    }
-    if (!ready_sent_.load() && notify_enabled()) {
-      // READY=1 once every worker of the first generation has its responder up.
-      const auto views = scoreboard_.workers();
-      const int running = static_cast<int>(std::count_if(
-          views.begin(), views.end(), [](const WorkerView& v) { return v.state == SlotState::kRunning; }));
-      if (running >= processes_ && !ready_sent_.exchange(true)) notify("READY=1");
-    }
-    if (now >= next_status) {
-      notify_status();
-      next_status = now + kStatusEvery;
-    }
-    if (watchdog_interval_ && now >= next_watchdog) {
-      if (now_ns() - heartbeat_ns_.load() < std::chrono::nanoseconds(kHeartbeatStale).count()) notify("WATCHDOG=1");
-      next_watchdog = now + *watchdog_interval_;
-    }
-    if (stop_.load()) break;
-    for (const pollfd& entry : polled) {
-      if (entry.fd == wake_pipe_[0] && entry.revents) {
-        char drain[64];
-        while (::read(wake_pipe_[0], drain, sizeof drain) > 0) {
+    try {
+      std::vector<pollfd> polled;
+      polled.push_back({wake_pipe_[0], POLLIN, 0});
+      if (status_socket_) polled.push_back({status_socket_->fd(), POLLIN, 0});
+      bool buffered = false;
+      for (const auto& connection : connections) {
+        polled.push_back({connection->fd, static_cast<short>(connection->out.empty() ? POLLIN : POLLOUT), 0});
+        buffered = buffered || (connection->buffered && connection->out.empty());
+      }
+      ::poll(polled.data(), polled.size(), buffered ? 0 : static_cast<int>(kSampleEvery.count()));
+      const auto now = Clock::now();
+      if (now >= next_sample) {
+        sample_listen_queue();
+        next_sample = now + kSampleEvery;
+      }
+      if (!ready_sent_.load() && notify_enabled()) {
+        // READY=1 once every worker of the first generation has its responder up.
+        const auto views = scoreboard_.workers();
+        const int running = static_cast<int>(std::count_if(
+            views.begin(), views.end(), [](const WorkerView& v) { return v.state == SlotState::kRunning; }));
+        if (running >= processes_ && !ready_sent_.exchange(true)) notify("READY=1");
+      }
+      if (now >= next_status) {
+        notify_status();
+        next_status = now + kStatusEvery;
+      }
+      if (watchdog_interval_ && now >= next_watchdog) {
+        if (now_ns() - heartbeat_ns_.load() < std::chrono::nanoseconds(kHeartbeatStale).count()) notify("WATCHDOG=1");
+        next_watchdog = now + *watchdog_interval_;
+      }
+      if (stop_.load()) break;
+      for (const pollfd& entry : polled) {
+        if (entry.fd == wake_pipe_[0] && entry.revents) {
+          char drain[64];
+          while (::read(wake_pipe_[0], drain, sizeof drain) > 0) {
+          }
         }
       }
-    }
-    if (status_socket_ && polled.size() > 1 && polled[1].fd == status_socket_->fd() && polled[1].revents) {
-      sockaddr_storage peer{};
-      socklen_t length = sizeof peer;
-      const int fd =
-          ::accept4(status_socket_->fd(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd >= 0) {
-        if (peers && !peers->allows(reinterpret_cast<sockaddr*>(&peer), length)) {
-          ::close(fd);
-        } else {
-          auto connection = std::make_unique<Connection>();
-          connection->fd = fd;
-          connection->deadline = now + kConnectionDeadline;
-          connections.push_back(std::move(connection));
-        }
-      }
-    }
-    for (auto& connection : connections) {
-      const auto found =
-          std::find_if(polled.begin(), polled.end(), [&](const pollfd& p) { return p.fd == connection->fd; });
-      const bool ready = found != polled.end() && found->revents != 0;
-      if (ready && connection->out.empty()) handle(*connection);
-      if (!connection->out.empty()) {
-        const ssize_t sent = ::send(connection->fd, connection->out.data(), connection->out.size(), MSG_NOSIGNAL);
-        if (sent > 0)
-          connection->out.erase(0, static_cast<std::size_t>(sent));
-        else if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      for (auto& connection : connections) {
+        const auto found =
+            std::find_if(polled.begin(), polled.end(), [&](const pollfd& p) { return p.fd == connection->fd; });
+        const bool ready = found != polled.end() && found->revents != 0;
+        try {
+          if (connection->out.empty() && (ready || connection->buffered) && !handle(*connection)) {
+            connection->out.clear();
+            connection->close_after = true;
+          }
+          if (!connection->out.empty()) {
+            const ssize_t sent = ::send(connection->fd, connection->out.data(), connection->out.size(), MSG_NOSIGNAL);
+            if (sent > 0)
+              connection->out.erase(0, static_cast<std::size_t>(sent));
+            else if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+              connection->out.clear();
+              connection->close_after = true;
+            }
+          }
+        } catch (const std::exception& error) {  // bad_alloc and the like: this connection only
+          note_failure(error.what());
           connection->out.clear();
           connection->close_after = true;
         }
       }
+      for (std::size_t i = connections.size(); i-- > 0;) {
+        const Connection& connection = *connections[i];
+        if ((connection.close_after && connection.out.empty()) || now > connection.deadline ||
+            now > connection.end_of_life)
+          drop(i);
+      }
+      if (status_socket_ && polled[1].revents) {
+        sockaddr_storage peer{};
+        socklen_t length = sizeof peer;
+        const int fd =
+            ::accept4(status_socket_->fd(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+          if ((peers && !peers->allows(reinterpret_cast<sockaddr*>(&peer), length)) ||
+              (connections.size() >= kMaxConnections && !make_room())) {
+            ::close(fd);
+          } else {
+            register_fd(fd);
+            auto connection = std::make_unique<Connection>();
+            connection->fd = fd;
+            connection->deadline = now + kConnectionDeadline;
+            connection->end_of_life = now + kConnectionLifetime;
+            connections.push_back(std::move(connection));
+          }
+        }
+      }
+    } catch (const std::exception& error) {  // never let the master die of its status page
+      note_failure(error.what());
+      while (!connections.empty()) drop(connections.size() - 1);
     }
-    std::erase_if(connections, [&](const std::unique_ptr<Connection>& connection) {
-      const bool done = (connection->close_after && connection->out.empty()) || now > connection->deadline;
-      if (done) ::close(connection->fd);
-      return done;
-    });
   }
-  for (const auto& connection : connections) ::close(connection->fd);
+  while (!connections.empty()) drop(connections.size() - 1);
 }
 
 }  // namespace cppapi

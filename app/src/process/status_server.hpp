@@ -9,6 +9,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -31,10 +32,13 @@ namespace cppapi {
 class StatusService {
  public:
   /// Null when neither status_listen nor NOTIFY_SOCKET asks for it (then nothing is counted).
-  /// Throws if the status listener cannot be opened.
-  static std::unique_ptr<StatusService> start(const Registry& registry, const Settings& settings, int listen_fd);
+  /// Throws if the status listener cannot be opened. A unix status socket gets the main
+  /// socket's owner and group: socket_owner, else `default_owner` (--user's uid when the
+  /// master drops root for its workers), and socket_group.
+  static std::unique_ptr<StatusService> start(const Registry& registry, const Settings& settings, int listen_fd,
+                                              uid_t default_owner = static_cast<uid_t>(-1));
 
-  StatusService(const Registry& registry, const Settings& settings, int listen_fd);
+  StatusService(const Registry& registry, const Settings& settings, int listen_fd, uid_t default_owner);
   ~StatusService();
   StatusService(const StatusService&) = delete;
   StatusService& operator=(const StatusService&) = delete;
@@ -46,7 +50,7 @@ class StatusService {
   void worker_retiring(pid_t pid, RetireReason reason);
   void reloaded(const Settings& settings, const std::vector<pid_t>& old_workers);
   void worker_exited(pid_t pid, bool expected);  ///< expected: retiring or stopping, else a crash
-  void tick();                                   ///< the master's loop is alive (for WATCHDOG=1)
+  void tick();  ///< the master's loop is alive (for WATCHDOG=1); logs what the status thread could not
   void notify_reloading();
   void notify_ready();
   void notify_stopping();
@@ -59,7 +63,10 @@ class StatusService {
   void serve();
   void sample_listen_queue();
   void notify_status();
-  void handle(Connection& connection);
+  bool handle(Connection& connection);
+  void register_fd(int fd);
+  void close_connection(int fd);
+  void note_failure(const char* what);
   std::string answer(const std::vector<const char*>& envp);
   int slot_of(pid_t pid) const;
 
@@ -91,6 +98,15 @@ class StatusService {
   std::vector<std::string> allow_from_;  // TCP peers of the status listener, as for the main one
   std::optional<std::chrono::microseconds> watchdog_interval_;
   int wake_pipe_[2] = {-1, -1};
+  // The status connections' descriptors, for in_child() to close in a worker forked while
+  // they are open (the status thread writes them; -1: free).
+  static constexpr std::size_t kMaxConnections = 64;
+  std::array<std::atomic<int>, kMaxConnections + 1> connection_fds_;
+  // An error the status thread survived, logged by the main thread (tick()): the status
+  // thread never logs, since a worker forked while it held the logger's lock would hang.
+  std::atomic<bool> failure_noted_{false};
+  std::atomic<bool> failure_logged_{false};
+  char failure_[160] = {};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
