@@ -9,6 +9,7 @@
 // These tests need root (CI runs as root): without it they fail, saying so.
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -540,6 +541,162 @@ TEST(OperatorDefects, ReloadRefusesZeroProcessesUnderAMaster) {
 TEST(OperatorDefects, ReloadRunsTheStartupChecks) {
   REQUIRE_ROOT();
   check_reload_refused("processes = 2\n", "processes = 2\nsocket_group = \"no-such-group-x\"\n", "no such group");
+}
+
+// ---- defects of the review of the process code
+
+/// A worker (nobody) that can write the log folder swaps the log file for a link to a file it
+/// must never own; at the next rotation the root master must refuse it, not chown it.
+void check_log_link_refused(bool symbolic) {
+  TempDir dir;
+  fs::permissions(dir.path(), fs::perms(0755));
+  const fs::path logs = make_folder(dir / "logs", "nobody");
+  const fs::path log = logs / "cppapi.log";
+  const fs::path victim = dir / "victim";
+  write_file(victim, "secret\n");
+  ASSERT_EQ(::chmod(victim.c_str(), 0600), 0);
+  Process cppapi({cppapi_binary(), "serve", "--user", "nobody", "--processes", "1", "--threads", "2", "--listen",
+                  "unix:" + (dir / "s.sock").string(), "--log-file", log.string()},
+                 dir / "stderr.log", {{}, dir.path()});
+  ASSERT_TRUE(wait_for_unix_socket(dir / "s.sock")) << read_file(log) << cppapi.log();
+  ASSERT_TRUE(wait_until([&] { return child_pids(cppapi.pid()).size() == 1; })) << cppapi.log();
+  const fs::path old = logs / "cppapi.log.1";
+  fs::rename(log, old);
+  if (symbolic)
+    fs::create_symlink(victim, log);
+  else
+    fs::create_hard_link(victim, log);  // nobody cannot, under fs.protected_hardlinks; an older kernel lets it
+  cppapi.signal(SIGUSR1);
+  EXPECT_TRUE(wait_until([&] { return read_file(old).find("cannot reopen log file") != std::string::npos; }, 3s))
+      << "the master must say it refused the file\n"
+      << read_file(old) << cppapi.log();
+  std::this_thread::sleep_for(300ms);
+  struct stat info {};
+  ASSERT_EQ(::stat(victim.c_str(), &info), 0);
+  EXPECT_EQ(info.st_uid, 0u) << "the root master handed the file a link pointed to to the workers' user";
+  EXPECT_EQ(info.st_mode & 07777, 0600u);
+  EXPECT_EQ(read_file(victim), "secret\n");
+  EXPECT_EQ(call(dir / "s.sock", "add&2&3").body, "5");
+  cppapi.signal(SIGTERM);
+  EXPECT_EQ(cppapi.wait_exit(20s), (ExitStatus{0, 0})) << read_file(old) << cppapi.log();
+}
+
+TEST(OperatorReview, LogRotationRefusesASymlinkPlantedByAWorker) {
+  REQUIRE_ROOT();
+  check_log_link_refused(true);
+}
+
+TEST(OperatorReview, LogRotationRefusesAHardLinkPlantedByAWorker) {
+  REQUIRE_ROOT();
+  check_log_link_refused(false);
+}
+
+TEST(OperatorReview, LogFolderWritableByOthersIsRefusedAtStart) {
+  REQUIRE_ROOT();
+  TempDir dir;
+  fs::permissions(dir.path(), fs::perms(0755));
+  const fs::path logs = make_folder(dir / "logs");
+  fs::permissions(logs, fs::perms(0777));
+  Process cppapi({cppapi_binary(), "serve", "--user", "nobody", "--processes", "1", "--listen",
+                  "unix:" + (dir / "s.sock").string(), "--log-file", (logs / "cppapi.log").string()},
+                 dir / "stderr.log", {{}, dir.path()});
+  const auto status = cppapi.wait_exit(5s);
+  ASSERT_TRUE(status.has_value()) << cppapi.log();
+  EXPECT_NE(status->code, 0) << cppapi.log();
+  EXPECT_THAT(cppapi.log(), HasSubstr("writable by others")) << cppapi.log();
+  EXPECT_FALSE(fs::exists(logs / "cppapi.log"));
+}
+
+/// Signals the master sends its workers (here: log reopen) reach the worker's main thread,
+/// never a handler's blocking call.
+TEST(OperatorReview, SignalsToWorkersNeverInterruptAHandler) {
+  REQUIRE_ROOT();
+  TempDir dir;
+  Process cppapi = serve(dir, {"--processes", "1", "--log-file", (dir / "cppapi.log").string()});
+  ASSERT_TRUE(wait_for_unix_socket(dir / "cppapi.sock")) << cppapi.log();
+  ASSERT_TRUE(wait_until([&] { return child_pids(cppapi.pid()).size() == 1; })) << cppapi.log();
+  for (int round = 0; round < 3; ++round) {
+    FcgiReply reply;
+    std::thread client([&] {
+      reply = fcgi_exchange(FcgiSocket::unix_socket(dir / "cppapi.sock"),
+                            fcgi::request(fcgi::params_for("GET", "/api/test/poll_wait&1500")), 8s);
+    });
+    std::this_thread::sleep_for(300ms);
+    for (int i = 0; i < 3; ++i) {
+      cppapi.signal(SIGUSR1);
+      std::this_thread::sleep_for(100ms);
+    }
+    client.join();
+    EXPECT_EQ(reply.status, 200) << read_file(dir / "cppapi.log");
+    EXPECT_EQ(reply.body, "waited") << "round " << round;
+  }
+  cppapi.signal(SIGTERM);
+  EXPECT_EQ(cppapi.wait_exit(20s), (ExitStatus{0, 0})) << read_file(dir / "cppapi.log");
+}
+
+/// A root master without CAP_FOWNER (a hardened unit) still makes a socket owned by the workers' user.
+TEST(OperatorReview, SocketForAnotherUserWithoutCapFowner) {
+  REQUIRE_ROOT();
+  TempDir dir;
+  fs::permissions(dir.path(), fs::perms(0755));
+  Process cppapi({"/usr/bin/setpriv", "--bounding-set=-fowner", "--inh-caps=-fowner", "--", cppapi_binary(), "serve",
+                  "--user", "nobody", "--processes", "1", "--listen", "unix:" + (dir / "s.sock").string()},
+                 dir / "stderr.log", {{}, dir.path()});
+  ASSERT_TRUE(wait_for_unix_socket(dir / "s.sock", 5s)) << cppapi.log();
+  EXPECT_EQ(call(dir / "s.sock", "add&2&3").body, "5") << cppapi.log();
+  struct stat info {};
+  ASSERT_EQ(::stat((dir / "s.sock").c_str(), &info), 0);
+  EXPECT_EQ(info.st_uid, uid_of("nobody"));
+  cppapi.signal(SIGTERM);
+  EXPECT_EQ(cppapi.wait_exit(20s), (ExitStatus{0, 0})) << cppapi.log();
+}
+
+/// A reload whose new workers cannot be forked keeps the old ones serving until they can.
+TEST(OperatorReview, ReloadThatCannotForkKeepsTheOldWorkers) {
+  REQUIRE_ROOT();
+  TempDir dir;
+  constexpr uid_t kUid = 54321;  // no account: its process count is ours alone (RLIMIT_NPROC binds non-root only)
+  ASSERT_EQ(::chown(dir.path().c_str(), kUid, kUid), 0);
+  fs::permissions(dir.path(), fs::perms(0755));
+  Process cppapi(
+      {"/usr/bin/setpriv", "--reuid=" + std::to_string(kUid), "--regid=" + std::to_string(kUid), "--clear-groups", "--",
+       cppapi_binary(), "serve", "--processes", "2", "--threads", "2", "--listen", "unix:" + (dir / "s.sock").string()},
+      dir / "stderr.log", {{}, dir.path()});
+  ASSERT_TRUE(wait_for_unix_socket(dir / "s.sock")) << cppapi.log();
+  ASSERT_TRUE(wait_until([&] { return child_pids(cppapi.pid()).size() == 2; })) << cppapi.log();
+  const std::set<pid_t> old = child_pids(cppapi.pid());
+  // The soft limit, set as the master's own user (the test lacks CAP_SYS_RESOURCE in some sandboxes).
+  const auto set_nproc = [&](const std::string& soft) {
+    Process limit(
+        {"/usr/bin/setpriv", "--reuid=" + std::to_string(kUid), "--regid=" + std::to_string(kUid), "--clear-groups",
+         "--", "/usr/bin/prlimit", "--pid", std::to_string(cppapi.pid()), "--nproc=" + soft + ":"},
+        dir / "prlimit.log");
+    return limit.wait_exit(5s) == ExitStatus{0, 0};
+  };
+  ASSERT_TRUE(set_nproc("1")) << read_file(dir / "prlimit.log");
+  cppapi.signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return cppapi.log().find("cannot start a worker") != std::string::npos; }))
+      << cppapi.log();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(child_pids(cppapi.pid()), old) << "the old workers must serve until their successors run\n" << cppapi.log();
+  EXPECT_EQ(connect_errno(dir / "s.sock"), 0);
+  const FcgiReply reply = fcgi_exchange(FcgiSocket::unix_socket(dir / "s.sock"),
+                                        fcgi::request(fcgi::params_for("GET", "/api/add&2&3")), 2s);
+  EXPECT_EQ(reply.body, "5") << cppapi.log();
+  rlimit hard{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NPROC, &hard), 0);  // the master's too: it inherited ours
+  ASSERT_TRUE(set_nproc(hard.rlim_max == RLIM_INFINITY ? "unlimited" : std::to_string(hard.rlim_max)))
+      << read_file(dir / "prlimit.log");
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto now = child_pids(cppapi.pid());
+        return now.size() == 2 && std::none_of(now.begin(), now.end(), [&](pid_t pid) { return old.count(pid) > 0; });
+      },
+      15s))
+      << cppapi.log();
+  EXPECT_EQ(call(dir / "s.sock", "add&2&3").body, "5");
+  cppapi.signal(SIGTERM);
+  EXPECT_EQ(cppapi.wait_exit(20s), (ExitStatus{0, 0})) << cppapi.log();
 }
 
 }  // namespace

@@ -154,9 +154,9 @@ int make_socket(const std::string& spec, const std::string& path, int folder, co
   };
   if (bind_inside(fd, inside.fd()) != 0) give_up("bind");
   if (detail::after_unix_bind_for_tests) detail::after_unix_bind_for_tests(path);
-  if ((access.owner != static_cast<uid_t>(-1) || access.group != static_cast<gid_t>(-1)) &&
-      ::fchownat(inside.fd(), "s", access.owner, access.group, AT_SYMLINK_NOFOLLOW) != 0)
-    give_up("chown");
+  // Mode, link, then owner: chmod and link of a file another user owns need CAP_FOWNER
+  // (fs.protected_hardlinks), which a hardened root master may lack. The owner changes on
+  // the private name, the same inode, once the mode already keeps strangers out.
   if (::fchmodat(inside.fd(), "s", access.mode, 0) != 0) give_up("chmod");
   if (::listen(fd, access.backlog) != 0) give_up("listen");
   if (::linkat(inside.fd(), "s", folder, name.c_str(), 0) != 0) {
@@ -165,6 +165,13 @@ int make_socket(const std::string& spec, const std::string& path, int folder, co
       fail(spec, "something appeared at the path while the socket was made; it was not replaced");
     }
     give_up("link");
+  }
+  if ((access.owner != static_cast<uid_t>(-1) || access.group != static_cast<gid_t>(-1)) &&
+      ::fchownat(inside.fd(), "s", access.owner, access.group, AT_SYMLINK_NOFOLLOW) != 0) {
+    const int saved_errno = errno;
+    (void)::unlinkat(folder, name.c_str(), 0);  // ours, linked a moment ago
+    errno = saved_errno;
+    give_up("chown");
   }
   return fd;
 }

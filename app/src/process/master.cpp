@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,7 +52,16 @@ struct Worker {
   Clock::time_point started;
   bool retiring = false;
   std::optional<Clock::time_point> kill_at;  // SIGKILL if still alive then
+  bool outdated = false;                     // of a generation before the last reload: serves until a successor runs
 };
+
+/// A signal for a worker's main thread (its tid is its pid), the one that waits for it.
+/// A process-directed kill() could land on a serving thread, which blocks nothing (the
+/// children of handlers must start with a clean mask), and cut a handler's poll(),
+/// connect() or read() short with EINTR.
+void signal_worker(pid_t pid, int signal_number) {
+  if (::syscall(SYS_tgkill, pid, pid, signal_number) != 0 && errno != ESRCH) ::kill(pid, signal_number);
+}
 
 std::string signal_name(int signal_number) {
   const char* abbreviation = ::sigabbrev_np(signal_number);
@@ -100,13 +110,14 @@ class ProcessMaster {
   void reload();
   void upgrade();
   void adopt_previous_workers();
+  void retire_surplus();
   void reopen_logs();
   void kill_overdue();
   int wait_for_signal(siginfo_t& info) const;
   int stop(int signal_number);
   int active_workers() const {
     return static_cast<int>(
-        std::count_if(workers_.begin(), workers_.end(), [](const Worker& w) { return !w.retiring; }));
+        std::count_if(workers_.begin(), workers_.end(), [](const Worker& w) { return !w.retiring && !w.outdated; }));
   }
 
   const Registry& registry_;
@@ -134,6 +145,7 @@ int ProcessMaster::run() {
   while (true) {
     take_retire_notices();  // also those whose signal was merged into an earlier one
     start_missing_workers();
+    retire_surplus();
     siginfo_t info{};
     const int signal_number = wait_for_signal(info);
     if (signal_number == SIGTERM || signal_number == SIGINT) return stop(signal_number);
@@ -244,8 +256,9 @@ void ProcessMaster::on_retire_notice(const RetireNotice& notice) {
 }
 
 void ProcessMaster::retire(Worker& worker) {
-  ::kill(worker.pid, SIGTERM);
+  signal_worker(worker.pid, SIGTERM);
   worker.retiring = true;
+  worker.outdated = false;
   worker.kill_at = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
 }
 
@@ -271,26 +284,38 @@ void ProcessMaster::reload() {
   identity_ = std::move(identity);
 
   // New generation first, then the old one stops accepting: the socket is never unserved.
+  // An old worker stops only once the new ones are enough without it: if a fork fails,
+  // the old ones go on serving until their successors start (retire_surplus()).
   std::vector<pid_t> old;
   for (Worker& worker : workers_)
     if (!worker.retiring) {
-      worker.retiring = true;
+      worker.outdated = true;
       old.push_back(worker.pid);
     }
   quick_deaths_ = 0;
   next_start_ = {};
   start_missing_workers();
-  for (Worker& worker : workers_)
-    if (std::find(old.begin(), old.end(), worker.pid) != old.end()) retire(worker);
+  retire_surplus();
   if (status_) status_->reloaded(settings_, old);  // status hook
   spdlog::info("master: reloaded: {} new workers with {} threads; {} old ones finish their requests",
                settings_.processes, settings_.threads, old.size());
 }
 
+void ProcessMaster::retire_surplus() {
+  int surplus =
+      static_cast<int>(std::count_if(workers_.begin(), workers_.end(), [](const Worker& w) { return !w.retiring; })) -
+      settings_.processes;
+  for (Worker& worker : workers_)
+    if (surplus > 0 && worker.outdated && !worker.retiring) {
+      retire(worker);
+      --surplus;
+    }
+}
+
 void ProcessMaster::reopen_logs() {
   request_log_reopen();
   spdlog::info("master: log file reopened");
-  for (const Worker& worker : workers_) ::kill(worker.pid, SIGUSR1);
+  for (const Worker& worker : workers_) signal_worker(worker.pid, SIGUSR1);
 }
 
 void ProcessMaster::kill_overdue() {
@@ -338,7 +363,7 @@ void ProcessMaster::adopt_previous_workers() {
     // Only a live child of ours (waitid without reaping): an exited one is reaped by the SIGCHLD still pending.
     if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) continue;
     workers_.push_back(Worker{pid, Clock::now(), true, deadline});
-    ::kill(pid, SIGTERM);
+    signal_worker(pid, SIGTERM);
     ++adopted;
   }
   spdlog::info(
@@ -380,7 +405,7 @@ int ProcessMaster::stop(int signal_number) {
                signal_name(signal_number), workers_.size(), settings_.shutdown_timeout_ms);
   const auto deadline = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
   for (Worker& worker : workers_) {
-    ::kill(worker.pid, SIGTERM);
+    signal_worker(worker.pid, SIGTERM);
     worker.kill_at = worker.kill_at ? std::min(*worker.kill_at, deadline) : deadline;
   }
   while (!workers_.empty()) {
