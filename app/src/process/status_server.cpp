@@ -144,6 +144,13 @@ StatusService::~StatusService() {
 // ---- hooks
 
 void StatusService::before_fork() {
+  if (thread_.joinable()) {
+    std::unique_lock lock(fork_mutex_);
+    fork_pending_ = true;
+    (void)!::write(wake_pipe_[1], "f", 1);
+    // Bounded: a thread that cannot park in time (it never blocks for long) is not waited for.
+    fork_changed_.wait_for(lock, std::chrono::seconds(1), [this] { return thread_parked_; });
+  }
   pending_slot_ = scoreboard_.claim();
   if (pending_slot_ < 0 && !warned_no_slot_) {
     warned_no_slot_ = true;
@@ -153,6 +160,11 @@ void StatusService::before_fork() {
 }
 
 void StatusService::after_fork(pid_t pid) {
+  {
+    const std::lock_guard lock(fork_mutex_);
+    fork_pending_ = false;
+  }
+  fork_changed_.notify_all();
   if (pending_slot_ < 0) return;
   if (pid < 0) {
     std::vector<CallTotals> ignored(scoreboard_.calls());
@@ -377,6 +389,15 @@ bool StatusService::handle(Connection& connection) {
   return true;
 }
 
+void StatusService::park_while_forking() {
+  std::unique_lock lock(fork_mutex_);
+  if (!fork_pending_) return;
+  thread_parked_ = true;
+  fork_changed_.notify_all();
+  fork_changed_.wait(lock, [this] { return !fork_pending_ || stop_.load(); });
+  thread_parked_ = false;
+}
+
 void StatusService::serve() {
   std::vector<std::unique_ptr<Connection>> connections;
   auto next_sample = Clock::now();
@@ -401,6 +422,7 @@ void StatusService::serve() {
     return false;
   };
   while (!stop_.load()) {
+    park_while_forking();
     try {
       std::vector<pollfd> polled;
       polled.push_back({wake_pipe_[0], POLLIN, 0});

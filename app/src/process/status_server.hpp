@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -109,6 +110,15 @@ class StatusService {
   char failure_[160] = {};
   std::atomic<bool> stop_{false};
   std::thread thread_;
+
+  // fork() with the status thread mid-allocation would hand the worker a locked
+  // allocator (sanitizers' allocators have no fork handlers): before each fork the
+  // thread parks at the top of its loop, holding nothing, until the fork is done.
+  void park_while_forking();
+  std::mutex fork_mutex_;
+  std::condition_variable fork_changed_;
+  bool fork_pending_ = false;   // guarded by fork_mutex_
+  bool thread_parked_ = false;  // guarded by fork_mutex_
 };
 
 }  // namespace cppapi
