@@ -344,6 +344,7 @@ int ProcessMaster::wait_for_signal(siginfo_t& info) const {
 }
 
 void ProcessMaster::stop_listening() {
+  if (status_) status_->forget_listener();  // status hook: its thread samples this socket's queue
   if (opened_)
     opened_->close_and_remove();
   else

@@ -143,14 +143,31 @@ StatusService::~StatusService() {
 
 // ---- hooks
 
-void StatusService::before_fork() {
-  if (thread_.joinable()) {
-    std::unique_lock lock(fork_mutex_);
-    fork_pending_ = true;
-    (void)!::write(wake_pipe_[1], "f", 1);
-    // Bounded: a thread that cannot park in time (it never blocks for long) is not waited for.
-    fork_changed_.wait_for(lock, std::chrono::seconds(1), [this] { return thread_parked_; });
+void StatusService::park_thread() {
+  if (!thread_.joinable()) return;
+  std::unique_lock lock(fork_mutex_);
+  fork_pending_ = true;
+  (void)!::write(wake_pipe_[1], "f", 1);
+  // Bounded: a thread that cannot park in time (it never blocks for long) is not waited for.
+  fork_changed_.wait_for(lock, std::chrono::seconds(1), [this] { return thread_parked_; });
+}
+
+void StatusService::release_thread() {
+  {
+    const std::lock_guard lock(fork_mutex_);
+    fork_pending_ = false;
   }
+  fork_changed_.notify_all();
+}
+
+void StatusService::forget_listener() {
+  park_thread();
+  listen_fd_.store(-1);
+  release_thread();
+}
+
+void StatusService::before_fork() {
+  park_thread();
   pending_slot_ = scoreboard_.claim();
   if (pending_slot_ < 0 && !warned_no_slot_) {
     warned_no_slot_ = true;
@@ -160,11 +177,7 @@ void StatusService::before_fork() {
 }
 
 void StatusService::after_fork(pid_t pid) {
-  {
-    const std::lock_guard lock(fork_mutex_);
-    fork_pending_ = false;
-  }
-  fork_changed_.notify_all();
+  release_thread();
   if (pending_slot_ < 0) return;
   if (pid < 0) {
     std::vector<CallTotals> ignored(scoreboard_.calls());
@@ -298,7 +311,9 @@ StatusSnapshot StatusService::snapshot() {
 // ---- the thread
 
 void StatusService::sample_listen_queue() {
-  const std::optional<ListenQueue> queue = listen_queue(listen_fd_);
+  const int fd = listen_fd_.load();
+  if (fd < 0) return;
+  const std::optional<ListenQueue> queue = listen_queue(fd);
   if (!queue) return;
   queue_now_.store(queue->length);
   if (queue->length > queue_max_.load()) queue_max_.store(queue->length);

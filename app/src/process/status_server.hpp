@@ -45,7 +45,9 @@ class StatusService {
   StatusService& operator=(const StatusService&) = delete;
 
   // ---- hooks, from the master's main thread
-  void before_fork();                       ///< claims the next worker's slot
+  void before_fork();
+  /// Before the master closes the main listening socket: stop sampling its queue.
+  void forget_listener();                   ///< claims the next worker's slot
   void after_fork(pid_t pid);               ///< in the master: pid < 0 when fork failed
   void in_child(const Settings& settings);  ///< in the new worker, before run_worker()
   void worker_retiring(pid_t pid, RetireReason reason);
@@ -72,7 +74,7 @@ class StatusService {
   int slot_of(pid_t pid) const;
 
   const Registry& registry_;
-  const int listen_fd_;
+  std::atomic<int> listen_fd_;  // -1 once the master is about to close it (forget_listener)
   const pid_t master_pid_;
   const std::int64_t start_unix_;
   const std::chrono::steady_clock::time_point start_;
@@ -115,6 +117,8 @@ class StatusService {
   // allocator (sanitizers' allocators have no fork handlers): before each fork the
   // thread parks at the top of its loop, holding nothing, until the fork is done.
   void park_while_forking();
+  void park_thread();  // returns once the status thread holds nothing (or after 1 s)
+  void release_thread();
   std::mutex fork_mutex_;
   std::condition_variable fork_changed_;
   bool fork_pending_ = false;   // guarded by fork_mutex_
