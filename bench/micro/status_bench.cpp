@@ -8,6 +8,7 @@
 
 #include "core/request_observer.hpp"
 #include "dispatch/registry.hpp"
+#include "dispatch/request_access.hpp"
 #include "process/scoreboard.hpp"
 #include "process/worker_observer.hpp"
 
@@ -16,8 +17,10 @@ namespace {
 using namespace std::chrono_literals;
 
 void request_edges(benchmark::State& state) {
+  static const char* const environment[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/api/add&2&3", nullptr};
+  const cppapi::Request request = cppapi::detail::RequestAccess::make(environment, "");
   for (auto _ : state) {
-    const cppapi::RequestToken token = cppapi::observe_request_begin("/api/add&2&3");
+    const cppapi::RequestToken token = cppapi::observe_request_begin(request);
     cppapi::observe_request_end(token, 200, 42us);
     benchmark::DoNotOptimize(token);
   }

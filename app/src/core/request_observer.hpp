@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "cppapi/request.hpp"
+
 namespace cppapi {
 
 /// What begin() gives back and end() takes: which call, and which thread entry.
@@ -35,9 +37,10 @@ inline std::atomic<RequestObserver*> request_observer{nullptr};
 /// outlive every request.
 inline void set_request_observer(RequestObserver* observer) { detail::request_observer.store(observer); }
 
-inline RequestToken observe_request_begin(std::string_view request_uri) noexcept {
+/// Looks REQUEST_URI up only when an observer is installed: without one a request pays one load.
+inline RequestToken observe_request_begin(const Request& request) noexcept {
   RequestObserver* observer = detail::request_observer.load(std::memory_order_relaxed);
-  return observer ? observer->begin(request_uri) : RequestToken{};
+  return observer ? observer->begin(request.param("REQUEST_URI")) : RequestToken{};
 }
 
 inline void observe_request_end(RequestToken token, int status, std::chrono::nanoseconds elapsed) noexcept {

@@ -5,24 +5,13 @@
 
 #include <fmt/format.h>
 
+#include "core/text.hpp"
 #include "dispatch/error_reply.hpp"
-#include "dispatch/grammar.hpp"
 #include "dispatch/js_proxies.hpp"
 #include "dispatch/openapi.hpp"
 
 namespace cppapi {
-namespace {
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
-}  // namespace
-
-ClientFiles::ClientFiles(const Registry& registry, const Settings& settings)
-    : prefix_(settings.prefix), enabled_(settings.openapi) {
+ClientFiles::ClientFiles(const Registry& registry, const Settings& settings) : enabled_(settings.openapi) {
   if (!enabled_) return;
   const auto add = [this](std::string_view name, std::string content_type, std::string body) {
     std::string tag = etag(body);
@@ -32,8 +21,7 @@ ClientFiles::ClientFiles(const Registry& registry, const Settings& settings)
   add(kCallsJs, "text/javascript; charset=utf-8", js_proxies(registry));
 }
 
-std::optional<Reply> ClientFiles::serve(const Request& request) const {
-  const std::string_view name = raw_call_text(request.param("REQUEST_URI"), prefix_);
+std::optional<Reply> ClientFiles::serve(const Request& request, std::string_view name) const {
   if (name != kOpenApi && name != kCallsJs) return std::nullopt;
   if (!enabled_) return error_reply(404, fmt::format("no such call: {}", name), name);
   if (request.method() != "GET" && request.method() != "HEAD") {

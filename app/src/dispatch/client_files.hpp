@@ -23,7 +23,8 @@ class ClientFiles {
 
   /// The reply when the request names one of the files (404 when `openapi = false`,
   /// 405 for a POST); nullopt for anything else.
-  std::optional<Reply> serve(const Request& request) const;
+  /// `call` is the raw call text after the prefix (raw_call_text).
+  std::optional<Reply> serve(const Request& request, std::string_view call) const;
 
   /// `"<16 hex digits>"`: FNV-1a over the bytes, the same in every process and host.
   static std::string etag(std::string_view bytes);
@@ -40,7 +41,6 @@ class ClientFiles {
     std::string body;
     std::string etag;
   };
-  std::string prefix_;
   bool enabled_;
   std::vector<File> files_;
 };

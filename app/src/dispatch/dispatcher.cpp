@@ -64,10 +64,11 @@ Reply Dispatcher::handle(Request& request) const {
     return reply;
   } else if (from_another_site(request)) {
     reply = refuse(request, 403, kCrossSite);
-  } else if (auto file = client_files_.serve(request)) {
+  } else if (const std::string_view uri = request.param("REQUEST_URI");
+             auto file = client_files_.serve(request, raw_call_text(uri, settings_.prefix))) {
     reply = std::move(*file);  // openapi.json, calls.js: dispatch/client_files.cpp
   } else {
-    reply = run_handler(request);
+    reply = run_handler(request, uri);
   }
   if (auto problem = reply_problem(reply)) {
     spdlog::error("call {}: reply refused: {}", request.call(), *problem);
@@ -77,9 +78,9 @@ Reply Dispatcher::handle(Request& request) const {
   return reply;
 }
 
-Reply Dispatcher::run_handler(Request& request) const {
+Reply Dispatcher::run_handler(Request& request, std::string_view request_uri) const {
   try {
-    ParsedCall parsed = parse_call(request.param("REQUEST_URI"), settings_.prefix, settings_.limits);
+    ParsedCall parsed = parse_call(request_uri, settings_.prefix, settings_.limits);
     detail::RequestAccess::set_call(request, std::move(parsed.name), std::move(parsed.args));
     const detail::CallRecord* record = registry_.find(request.call());
     if (!record) return refuse(request, 404, fmt::format("no such call: {}", request.call()));
@@ -114,9 +115,9 @@ Reply Dispatcher::preflight(const Request& request) const {
 
 bool Dispatcher::from_another_site(const Request& request) const {
   if (!settings_.cross_site_guard) return false;
-  const std::string_view site = request.header("Sec-Fetch-Site");
+  const std::string_view site = request.param("HTTP_SEC_FETCH_SITE");
   if (site == "same-origin" || site == "none") return false;  // this origin's page, or the user's own navigation
-  const std::string_view origin = request.header("Origin");
+  const std::string_view origin = request.param("HTTP_ORIGIN");
   if (!site.empty()) return allowed_origin(origin).empty();  // same-site is another origin too
   if (origin.empty()) return false;                          // not a browser's cross-origin request
   return !is_own_origin(request, origin) && allowed_origin(origin).empty();

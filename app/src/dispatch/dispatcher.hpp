@@ -26,7 +26,7 @@ class Dispatcher {
   const Settings& settings() const { return settings_; }
 
  private:
-  Reply run_handler(Request& request) const;
+  Reply run_handler(Request& request, std::string_view request_uri) const;
   Reply preflight(const Request& request) const;
   /// True when a page of another site sent this request and its origin is not a CORS origin.
   bool from_another_site(const Request& request) const;

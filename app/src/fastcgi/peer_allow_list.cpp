@@ -9,14 +9,10 @@
 
 #include <fmt/format.h>
 
+#include "core/text.hpp"
+
 namespace cppapi {
 namespace {
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 bool same(const in_addr& a, const in_addr& b) { return a.s_addr == b.s_addr; }
 bool same(const in6_addr& a, const in6_addr& b) { return std::memcmp(&a, &b, sizeof a) == 0; }

@@ -344,7 +344,7 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
                                              Slot& slot) {
   const auto started = Clock::now();
   Request request = detail::RequestAccess::make(incoming.envp.data(), incoming.body);
-  slot.token = observe_request_begin(request.param("REQUEST_URI"));  // status counters, slow log
+  slot.token = observe_request_begin(request);  // status counters, slow log
   Reply reply;
   if (incoming.body_too_large()) {
     reply = dispatcher_.refuse(
