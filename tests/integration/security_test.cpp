@@ -202,6 +202,10 @@ TEST(DropRoot, WorkersDropAndTheMasterKeepsRoot) {
   const std::string gid = std::to_string(::getgrnam("nogroup")->gr_gid);
   EXPECT_EQ(status_line(master, "Uid:"), "Uid:\t0\t0\t0\t0") << "the master keeps root for the socket and the log";
   for (const pid_t pid : child_pids(master)) {
+    // A forked worker drops a moment after it exists: wait for that, then check it all.
+    EXPECT_TRUE(
+        wait_until([&] { return status_line(pid, "Uid:") == "Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid; },
+                   std::chrono::seconds(5)));
     EXPECT_EQ(status_line(pid, "Uid:"), "Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid) << pid;
     EXPECT_EQ(status_line(pid, "Gid:"), "Gid:\t" + gid + "\t" + gid + "\t" + gid + "\t" + gid) << pid;
   }
