@@ -13,6 +13,7 @@
 #include "dispatch/js_proxies.hpp"
 #include "dispatch/openapi.hpp"
 #include "dispatch/request_access.hpp"
+#include "dispatch_support.hpp"
 
 namespace cppapi {
 namespace {
@@ -20,24 +21,14 @@ namespace {
 class ClientFilesTest : public testing::Test {
  protected:
   Reply send(std::string method, std::string uri, std::string if_none_match = "") {
-    environment_ = {"REQUEST_METHOD=" + method, "REQUEST_URI=" + uri};
-    if (!if_none_match.empty()) environment_.push_back("HTTP_IF_NONE_MATCH=" + if_none_match);
-    envp_.clear();
-    for (const auto& entry : environment_) envp_.push_back(entry.c_str());
-    envp_.push_back(nullptr);
-    Request request = detail::RequestAccess::make(envp_.data(), "");
-    return Dispatcher(registry_, settings_).handle(request);
+    std::vector<std::string> params = {"REQUEST_METHOD=" + method, "REQUEST_URI=" + uri};
+    if (!if_none_match.empty()) params.push_back("HTTP_IF_NONE_MATCH=" + if_none_match);
+    return test::dispatch(registry_, settings_, params);
   }
-  static std::string header(const Reply& reply, std::string_view name) {
-    for (const auto& [key, value] : reply.headers)
-      if (key == name) return value;
-    return "<none>";
-  }
+  static std::string header(const Reply& reply, std::string_view name) { return test::reply_header(reply, name); }
 
   Registry registry_{generated_call_table()};
   Settings settings_;
-  std::vector<std::string> environment_;
-  std::vector<const char*> envp_;
 };
 
 TEST_F(ClientFilesTest, ServesTheOpenApiDocumentWithAStrongEtag) {

@@ -9,6 +9,7 @@
 #include "core/config.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/request_access.hpp"
+#include "dispatch_support.hpp"
 
 namespace cppapi {
 namespace {
@@ -21,14 +22,10 @@ class CrossSiteTest : public testing::Test {
  protected:
   /// GET /api/add&2&3 to host app.example:8080 (http unless HTTPS=on or REQUEST_SCHEME) with `params`.
   Reply send(std::vector<std::string> params, std::string method = "GET") {
-    environment_ = {"REQUEST_METHOD=" + method, "REQUEST_URI=/api/add&2&3"};
-    environment_.insert(environment_.end(), params.begin(), params.end());
-    environment_.insert(environment_.end(), environment_extra_.begin(), environment_extra_.end());
-    envp_.clear();
-    for (const auto& entry : environment_) envp_.push_back(entry.c_str());
-    envp_.push_back(nullptr);
-    Request request = detail::RequestAccess::make(envp_.data(), "");
-    return Dispatcher(registry_, settings_).handle(request);
+    std::vector<std::string> all = {"REQUEST_METHOD=" + method, "REQUEST_URI=/api/add&2&3"};
+    all.insert(all.end(), params.begin(), params.end());
+    all.insert(all.end(), environment_extra_.begin(), environment_extra_.end());
+    return test::dispatch(registry_, settings_, all);
   }
   void expect_refused(const std::vector<std::string>& params, const std::string& method = "GET") {
     const Reply reply = send(params, method);
@@ -43,17 +40,11 @@ class CrossSiteTest : public testing::Test {
     const Reply reply = send(params, method);
     EXPECT_EQ(reply.status, 200) << testing::PrintToString(params) << " " << method << ": " << reply.body;
   }
-  static std::string header(const Reply& reply, std::string_view name) {
-    for (const auto& [key, value] : reply.headers)
-      if (key == name) return value;
-    return "<none>";
-  }
+  static std::string header(const Reply& reply, std::string_view name) { return test::reply_header(reply, name); }
 
   Registry registry_{kTable};
   Settings settings_;
   std::vector<std::string> environment_extra_{"HTTP_HOST=app.example:8080"};  ///< after `params`: they win
-  std::vector<std::string> environment_;
-  std::vector<const char*> envp_;
 };
 
 TEST_F(CrossSiteTest, RequestsWithoutBrowserHeadersPass) { expect_served({}); }

@@ -8,6 +8,7 @@
 
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/request_access.hpp"
+#include "dispatch_support.hpp"
 
 namespace cppapi {
 namespace {
@@ -26,19 +27,11 @@ const detail::CallRecord* const kTable[] = {&kAdd, &kBoom, &kBoomInt, &kInject};
 class DispatcherTest : public testing::Test {
  protected:
   Reply send(std::string method, std::string uri, std::string origin = "") {
-    environment_ = {"REQUEST_METHOD=" + method, "REQUEST_URI=" + uri};
-    if (!origin.empty()) environment_.push_back("HTTP_ORIGIN=" + origin);
-    envp_.clear();
-    for (const auto& entry : environment_) envp_.push_back(entry.c_str());
-    envp_.push_back(nullptr);
-    Request request = detail::RequestAccess::make(envp_.data(), "");
-    return Dispatcher(registry_, settings_).handle(request);
+    std::vector<std::string> params = {"REQUEST_METHOD=" + method, "REQUEST_URI=" + uri};
+    if (!origin.empty()) params.push_back("HTTP_ORIGIN=" + origin);
+    return test::dispatch(registry_, settings_, params);
   }
-  static std::string header(const Reply& reply, std::string_view name) {
-    for (const auto& [key, value] : reply.headers)
-      if (key == name) return value;
-    return "<none>";
-  }
+  static std::string header(const Reply& reply, std::string_view name) { return test::reply_header(reply, name); }
   static nlohmann::json error_json(const Reply& reply) {
     EXPECT_EQ(reply.content_type, "application/json");
     return nlohmann::json::parse(reply.body);
@@ -46,8 +39,6 @@ class DispatcherTest : public testing::Test {
 
   Registry registry_{kTable};
   Settings settings_;
-  std::vector<std::string> environment_;
-  std::vector<const char*> envp_;
 };
 
 TEST_F(DispatcherTest, ServesGetHeadAndPost) {
