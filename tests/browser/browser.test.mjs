@@ -9,19 +9,16 @@
 // CPPAPI_SCREENSHOT  if set, a screenshot of the page with all answers goes there
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { createServer } from "node:net";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import * as support from "./support.mjs";
+import { repo, TIMEOUT, withTimeout } from "./support.mjs";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const TIMEOUT = 10_000; // any single wait in the page
 const TLS = process.env.CPPAPI_BROWSER_TLS === "1";
-const CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+const CHROMIUM_ARGS = [...support.CHROMIUM_ARGS,
   ...(TLS ? ["--ignore-certificate-errors"] : [])]; // the run's own self-signed certificate
 
 // Calls that are meant to fail: Chromium logs their 4xx as console errors.
@@ -34,65 +31,16 @@ let browser, page;
 let failed = false;
 const problems = [];
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().once("error", reject);
-    srv.listen(0, "127.0.0.1", () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Starts deploy/run-local.sh and resolves once it prints the demo URL. */
+/** Starts deploy/run-local.sh (over https with TLS) and resolves once it prints the demo URL. */
 async function startServer() {
-  const port = await freePort();
-  const args = ["--port", String(port)];
+  const args = [];
   if (process.env.CPPAPI_BIN) args.push("--cppapi", path.resolve(process.env.CPPAPI_BIN));
   if (TLS) args.push("--tls");
-  const child = spawn(path.join(repo, "deploy/run-local.sh"), args, { stdio: ["ignore", "pipe", "pipe"] });
-  const s = { child, output: "", url: null, logs: null, exited: false };
-  process.on("exit", () => { if (!s.exited) child.kill("SIGTERM"); });
-  const ready = new Promise((resolve, reject) => {
-    const scan = (chunk) => {
-      s.output += chunk;
-      s.url ??= s.output.match(/cppAPI demo: (https?:\/\/\S+)/)?.[1] ?? null;
-      s.logs ??= s.output.match(/cppAPI logs: (\S+)/)?.[1] ?? null;
-      if (s.url && s.logs) resolve(s);
-    };
-    child.stdout.setEncoding("utf8").on("data", scan);
-    child.stderr.setEncoding("utf8").on("data", scan);
-    child.once("error", reject);
-    child.once("exit", (code, signal) => {
-      s.exited = true;
-      reject(new Error(`run-local.sh exited (${code ?? signal}) before serving:\n${s.output}`));
-    });
-  });
-  server = s;
-  return withTimeout(ready, 30_000, "deploy/run-local.sh");
+  server = await support.startRunLocal(args);
 }
 
-/** SIGTERM to the run script's PID (it stops nginx and cppapi), SIGKILL after 15 s. */
-async function stopServer() {
-  if (!server || server.exited) return;
-  const exited = new Promise((resolve) => server.child.once("exit", (code, signal) => resolve(code ?? signal)));
-  server.child.kill("SIGTERM");
-  try {
-    const code = await withTimeout(exited, 15_000, "run-local.sh stop");
-    assert.equal(code, 0, `run-local.sh should exit 0 on SIGTERM:\n${server.output}`);
-  } catch (err) {
-    server.child.kill("SIGKILL");
-    throw err;
-  }
-}
-
-/** For failure output only: "" if the file is not there. */
-function readLog(name) {
-  try { return readFileSync(path.join(server.logs, name), "utf8"); } catch { return ""; }
-}
+const stopServer = () => support.stopRunLocal(server);
+const readLog = (name) => support.readLog(server, name);
 
 /** For checks: a log that is missing fails the test instead of reading as "nothing wrong". */
 function readLogForCheck(name) {
@@ -133,15 +81,7 @@ before(async () => {
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS, timeout: 30_000 });
   page = await browser.newPage({ viewport: { width: 960, height: 720 } });
   page.setDefaultTimeout(TIMEOUT);
-  page.on("console", (msg) => {
-    if (msg.type() !== "error") return;
-    const url = msg.location()?.url ?? "";
-    if (/status of 4\d\d/.test(msg.text()) && EXPECTED_4XX.some((re) => re.test(url))) return;
-    problems.push(`console error: ${msg.text()} (${url})`);
-  });
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  page.on("requestfailed", (req) => problems.push(`request failed: ${req.url()}: ${req.failure()?.errorText}`));
-  page.on("response", (res) => { if (res.status() >= 500) problems.push(`HTTP ${res.status()}: ${res.url()}`); });
+  support.recordProblems(page, problems, EXPECTED_4XX);
   const res = await page.goto(server.url, { waitUntil: "load" });
   assert.equal(res.status(), 200);
   assert.equal(new URL(page.url()).protocol, TLS ? "https:" : "http:");

@@ -6,77 +6,25 @@
 // CPPAPI_BIN   cppapi to run (default: the run script's build/cppapi)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { createServer } from "node:net";
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import * as support from "./support.mjs";
+import { CHROMIUM_ARGS, repo, TIMEOUT, withTimeout } from "./support.mjs";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BIN = path.resolve(process.env.CPPAPI_BIN ?? path.join(repo, "build/cppapi"));
-const TIMEOUT = 10_000;
-const CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const EXPECTED_4XX = [/\/api\/notes\/get&999$/, /\/api\/add&1&x$/];
 
 let server; // { child, output, url, logs, exited }
 let browser, page;
 const problems = [];
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().once("error", reject);
-    srv.listen(0, "127.0.0.1", () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 async function startServer() {
-  const port = await freePort();
-  const child = spawn(path.join(repo, "deploy/run-local.sh"), ["--port", String(port), "--cppapi", BIN],
-    { stdio: ["ignore", "pipe", "pipe"] });
-  const s = { child, output: "", url: null, logs: null, exited: false };
-  process.on("exit", () => { if (!s.exited) child.kill("SIGTERM"); });
-  server = s;
-  const ready = new Promise((resolve, reject) => {
-    const scan = (chunk) => {
-      s.output += chunk;
-      s.url ??= s.output.match(/cppAPI demo: (https?:\/\/\S+)/)?.[1] ?? null;
-      s.logs ??= s.output.match(/cppAPI logs: (\S+)/)?.[1] ?? null;
-      if (s.url && s.logs) resolve(s);
-    };
-    child.stdout.setEncoding("utf8").on("data", scan);
-    child.stderr.setEncoding("utf8").on("data", scan);
-    child.once("error", reject);
-    child.once("exit", (code, signal) => {
-      s.exited = true;
-      reject(new Error(`run-local.sh exited (${code ?? signal}) before serving:\n${s.output}`));
-    });
-  });
-  return withTimeout(ready, 30_000, "deploy/run-local.sh");
+  server = await support.startRunLocal(["--cppapi", BIN]);
 }
 
-async function stopServer() {
-  if (!server || server.exited) return;
-  const exited = new Promise((resolve) => server.child.once("exit", (code, signal) => resolve(code ?? signal)));
-  server.child.kill("SIGTERM");
-  try {
-    assert.equal(await withTimeout(exited, 15_000, "run-local.sh stop"), 0);
-  } catch (err) {
-    server.child.kill("SIGKILL");
-    throw err;
-  }
-}
-
-function readLog(name) {
-  try { return readFileSync(path.join(server.logs, name), "utf8"); } catch { return ""; }
-}
+const stopServer = () => support.stopRunLocal(server);
+const readLog = (name) => support.readLog(server, name);
 
 /** A test in the shared page that fails on any console error, page error or failed request. */
 function pageTest(name, fn) {
@@ -91,15 +39,7 @@ before(async () => {
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS, timeout: 30_000 });
   page = await browser.newPage({ viewport: { width: 960, height: 720 } });
   page.setDefaultTimeout(TIMEOUT);
-  page.on("console", (msg) => {
-    if (msg.type() !== "error") return;
-    const url = msg.location()?.url ?? "";
-    if (/status of 4\d\d/.test(msg.text()) && EXPECTED_4XX.some((re) => re.test(url))) return;
-    problems.push(`console error: ${msg.text()} (${url})`);
-  });
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  page.on("requestfailed", (req) => problems.push(`request failed: ${req.url()}: ${req.failure()?.errorText}`));
-  page.on("response", (res) => { if (res.status() >= 500) problems.push(`HTTP ${res.status()}: ${res.url()}`); });
+  support.recordProblems(page, problems, EXPECTED_4XX);
   assert.equal((await page.goto(server.url, { waitUntil: "load" })).status(), 200);
 }, { timeout: 90_000 });
 
