@@ -11,7 +11,7 @@ set -euo pipefail
 packages=(
   # build
   cmake ninja-build g++ clang clang-format pkg-config libfcgi-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libcli11-dev
-  libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libclang-rt-14-dev dpkg-dev
+  libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libclang-rt-14-dev dpkg-dev
   # run and test: front servers, FastCGI tools, TLS, browser
   python3 nginx-light lighttpd lighttpd-mod-openssl spawn-fcgi apache2 libapache2-mod-fcgid libfcgi-bin openssl curl prometheus
   chromium

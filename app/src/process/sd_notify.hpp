@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// systemd's notification protocol (Type=notify units), through libsystemd's
-// sd_notify(): a no-op unless systemd (or a test) set NOTIFY_SOCKET.
+// systemd's notification protocol (Type=notify units), spoken directly (a datagram to
+// NOTIFY_SOCKET, as sd_notify(3) sends it): a no-op unless systemd (or a test) set it.
 #pragma once
 #include <chrono>
 #include <optional>
