@@ -20,12 +20,14 @@ FastcgiConnection::FastcgiConnection(int fd, fastcgi::ParserLimits limits)
 
 FastcgiConnection::~FastcgiConnection() { ::close(fd_); }
 
-FastcgiConnection::Next FastcgiConnection::next_request(fastcgi::IncomingRequest& request) {
+FastcgiConnection::Next FastcgiConnection::next_request(fastcgi::IncomingRequest& request, AfterReply after_reply) {
+  bool replied = false;
   while (true) {
     if (has_output()) {
       const Flush flushed = flush();
       if (flushed == Flush::kFailed) return Next::kClosed;
       if (flushed == Flush::kBlocked) return Next::kWaiting;  // parked until writable; nothing read meanwhile
+      replied = true;
     }
     if (close_after_output_) return Next::kClosed;
     const Parsed parsed = parse_buffered(request);
@@ -33,6 +35,10 @@ FastcgiConnection::Next FastcgiConnection::next_request(fastcgi::IncomingRequest
     if (parsed == Parsed::kClosed) return Next::kClosed;
     if (has_output() || close_after_output_) continue;  // replies to send (and maybe a close) first
     if (peer_closed_) return Next::kClosed;
+    if (replied && after_reply == AfterReply::kPark) {
+      release_idle_buffers();
+      return Next::kWaiting;
+    }
     if (!read_available()) {
       if (peer_closed_) return Next::kClosed;
       release_idle_buffers();

@@ -37,7 +37,13 @@ class FastcgiConnection {
   /// has any. kRequest: a complete request is in `request`; kWaiting: park the
   /// connection until readable, or writable if has_output(); kClosed: the peer left,
   /// broke the protocol or is done: drop the connection.
-  Next next_request(fastcgi::IncomingRequest& request);
+  ///
+  /// After a reply has gone out, kPark returns kWaiting without trying another read:
+  /// the web server rarely has the next request there yet, and re-arming the
+  /// connection in epoll reports it as readable if it has (one syscall saved per
+  /// request). kReadOn reads on, as a stop needs: it must see a request already sent.
+  enum class AfterReply { kPark, kReadOn };
+  Next next_request(fastcgi::IncomingRequest& request, AfterReply after_reply = AfterReply::kReadOn);
 
   /// The reply buffer: append a reply's records, then flush().
   std::string& output() { return output_; }

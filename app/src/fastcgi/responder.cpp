@@ -312,14 +312,21 @@ bool FcgiResponder::serve_connection(FastcgiConnection& connection, Slot& slot) 
   }
   fastcgi::IncomingRequest incoming;
   while (true) {
-    switch (connection.next_request(incoming)) {
+    const auto after_reply =
+        stopping_.load() ? FastcgiConnection::AfterReply::kReadOn : FastcgiConnection::AfterReply::kPark;
+    switch (connection.next_request(incoming, after_reply)) {
       case FastcgiConnection::Next::kWaiting:
         // Stopping: close a connection that holds no request. Parked, a kept one would
         // bring the web server's next requests here (nginx reuses the connection it used
         // last) and the stop would never end; nginx retries an idempotent one that finds it closed.
-        if (stopping_.load() && connection.holds_nothing()) {
-          drop(&connection);
-          return true;
+        // A stop that began after the reply went out without a read looks once more first:
+        // a request the web server has sent already is served, not dropped.
+        if (stopping_.load()) {
+          if (after_reply == FastcgiConnection::AfterReply::kPark) continue;
+          if (connection.holds_nothing()) {
+            drop(&connection);
+            return true;
+          }
         }
         park(connection);  // for EPOLLOUT while a reply waits: a slow reader holds no thread
         return true;
@@ -334,7 +341,7 @@ bool FcgiResponder::serve_connection(FastcgiConnection& connection, Slot& slot) 
           return false;  // the watchdog finished the request and counted us out
         served_.fetch_add(1, std::memory_order_relaxed);
         if (!incoming.keep_connection) connection.close_after_output();
-        break;  // next_request() sends the reply, then reads what the web server sent next
+        break;  // next_request() sends the reply, then serves what is buffered or parks the connection
     }
   }
 }
