@@ -4,7 +4,7 @@
 # missing, so a second run costs a dpkg query. Needs root (or sudo) for apt-get.
 #
 #   deploy/install-deps.sh          build, run and test
-#   deploy/install-deps.sh bench    the same, plus what bench/bench.py drives (wrk, PHP-FPM, gnuplot)
+#   deploy/install-deps.sh bench    the same, plus what bench/ drives (wrk, PHP-FPM, gnuplot, perf)
 # `install-deps.sh --list` prints the packages, one a line, and installs nothing.
 set -euo pipefail
 
@@ -29,7 +29,7 @@ if [[ "${1:-}" == "--list" ]]; then
 fi
 for group in "$@"; do
   case "$group" in
-    bench) packages+=(wrk php-fpm gnuplot-nox python3) ;;
+    bench) packages+=(wrk php-fpm gnuplot-nox python3 linux-perf) ;;
     *) echo "install-deps.sh: unknown group \"$group\" (known: bench)" >&2; exit 2 ;;
   esac
 done
