@@ -113,7 +113,7 @@ class ProcessMaster {
   void upgrade();
   void adopt_previous_workers();
   void begin_handover(Handover::Cause cause, Settings previous_settings, WorkerIdentity previous_identity);
-  bool new_generation_ready() const;
+  int ready_new_workers() const;
   void finish_handover();
   void fail_handover(const std::string& why);
   void check_handover_deadline();
@@ -266,7 +266,7 @@ void ProcessMaster::on_worker_notice(const WorkerNotice& notice) {
 
 void ProcessMaster::on_ready_notice(Worker& worker) {
   worker.ready = true;
-  if (handover_ && new_generation_ready()) finish_handover();
+  if (handover_ && ready_new_workers() >= settings_.processes) finish_handover();
 }
 
 void ProcessMaster::on_retire_notice(Worker& worker, RetireReason reason) {
@@ -327,10 +327,9 @@ void ProcessMaster::begin_handover(Handover::Cause cause, Settings previous_sett
   start_missing_workers();
 }
 
-bool ProcessMaster::new_generation_ready() const {
-  const auto ready = std::count_if(workers_.begin(), workers_.end(),
-                                   [](const Worker& w) { return !w.retiring && !w.outdated && w.ready; });
-  return ready >= settings_.processes;
+int ProcessMaster::ready_new_workers() const {
+  return static_cast<int>(std::count_if(workers_.begin(), workers_.end(),
+                                        [](const Worker& w) { return !w.retiring && !w.outdated && w.ready; }));
 }
 
 void ProcessMaster::finish_handover() {
@@ -377,10 +376,8 @@ void ProcessMaster::fail_handover(const std::string& why) {
 
 void ProcessMaster::check_handover_deadline() {
   if (!handover_ || Clock::now() < handover_->deadline) return;
-  const auto ready = std::count_if(workers_.begin(), workers_.end(),
-                                   [](const Worker& w) { return !w.retiring && !w.outdated && w.ready; });
-  fail_handover(fmt::format("{} of {} new workers ready after start_timeout ({} s)", ready, settings_.processes,
-                            settings_.start_timeout_ms / 1000));
+  fail_handover(fmt::format("{} of {} new workers ready after start_timeout ({} s)", ready_new_workers(),
+                            settings_.processes, settings_.start_timeout_ms / 1000));
 }
 
 void ProcessMaster::reopen_logs() {
