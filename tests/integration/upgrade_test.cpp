@@ -184,6 +184,19 @@ class Upgrade : public ::testing::Test {
     return out;
   }
 
+  /// SIGUSR2 to `binary`, which fails after exec: true once the master's one line says so.
+  bool upgrade_fails_after_exec(const fs::path& binary) {
+    point(link_, binary);
+    cppapi_->signal(SIGUSR2);
+    return wait_until([&] { return count_of(cppapi_->log(), "master: upgrade failed after exec") == 1; }, 20s);
+  }
+  /// Once the new workers are gone, the workers are those of `before`, each the same process.
+  void expect_only_the_previous_workers(const std::map<pid_t, std::string>& before) {
+    ASSERT_TRUE(wait_until([&] { return workers().size() == before.size(); }, 20s)) << "the new workers remain";
+    for (const auto& [pid, start_time] : before)
+      EXPECT_TRUE(same_process_alive(pid, start_time)) << "previous worker " << pid << " stopped";
+  }
+
   std::vector<std::string> extra_args_;            // for `cppapi serve`, set before SetUp
   std::vector<std::string> expected_crash_lines_;  // workers crashed on purpose
 
@@ -285,13 +298,8 @@ TEST_F(Upgrade, NewWorkersThatCrashAfterExecLeaveThePreviousOnesServing) {
   VersionLoad load(nginx_->url("/api/test/version"), 4);
   ASSERT_TRUE(load.wait_for(50)) << load.failures();
   const std::map<pid_t, std::string> before = with_start_times(workers());
-  point(link_, dir_ / "cppapi-crash");
-  cppapi_->signal(SIGUSR2);
-  ASSERT_TRUE(wait_until([&] { return count_of(cppapi_->log(), "master: upgrade failed after exec") == 1; }, 20s))
-      << "no failure logged";
-  ASSERT_TRUE(wait_until([&] { return workers().size() == before.size(); }, 20s)) << "the new workers remain";
-  for (const auto& [pid, start_time] : before)
-    EXPECT_TRUE(same_process_alive(pid, start_time)) << "previous worker " << pid << " stopped";
+  ASSERT_TRUE(upgrade_fails_after_exec(dir_ / "cppapi-crash")) << "no failure logged";
+  ASSERT_NO_FATAL_FAILURE(expect_only_the_previous_workers(before));
   EXPECT_EQ(answer(), "AAAAAAAA");
   ASSERT_TRUE(load.wait_for(50)) << load.failures();
   load.stop();
@@ -349,15 +357,10 @@ TEST_F(UpgradeWithShortStartTimeout, NewWorkersNotReadyInTimeLeaveThePreviousOne
   VersionLoad load(nginx_->url("/api/test/version"), 4);
   ASSERT_TRUE(load.wait_for(50)) << load.failures();
   const std::map<pid_t, std::string> before = with_start_times(workers());
-  point(link_, dir_ / "cppapi-slow");
-  cppapi_->signal(SIGUSR2);
-  ASSERT_TRUE(wait_until([&] { return count_of(cppapi_->log(), "master: upgrade failed after exec") == 1; }, 20s))
-      << "no failure logged";
+  ASSERT_TRUE(upgrade_fails_after_exec(dir_ / "cppapi-slow")) << "no failure logged";
   EXPECT_THAT(cppapi_->log(), HasSubstr("0 of 2 new workers ready after start_timeout (1 s)"));
   // The new workers wake after 3 s, see they were told to stop, and end without serving.
-  ASSERT_TRUE(wait_until([&] { return workers().size() == before.size(); }, 20s)) << "the new workers remain";
-  for (const auto& [pid, start_time] : before)
-    EXPECT_TRUE(same_process_alive(pid, start_time)) << "previous worker " << pid << " stopped";
+  ASSERT_NO_FATAL_FAILURE(expect_only_the_previous_workers(before));
   ASSERT_TRUE(load.wait_for(50)) << load.failures();
   load.stop();
   EXPECT_EQ(load.failed(), 0u) << load.failures();
