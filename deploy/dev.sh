@@ -13,14 +13,22 @@ command -v inotifywait >/dev/null || {
   echo "dev: inotifywait is missing: deploy/install-deps.sh installs inotify-tools" >&2
   exit 1
 }
-[[ -f $build/build.ninja ]] || cmake -S . -B "$build" -G Ninja >/dev/null
+# A Debug build (-O0): it compiles faster, and only a developer runs it.
+[[ -f $build/build.ninja ]] || cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$build" --target cppapi
 log=$PWD/$build/dev-cppapi.log
 : >"$log"
 CPPAPI_PROCESSES=${CPPAPI_PROCESSES:-1} CPPAPI_LOG_FILE=$log deploy/run-local.sh --port "$port" --cppapi "$PWD/$build/cppapi" &
-run=$!
-trap 'kill "$run" 2>/dev/null; wait "$run" 2>/dev/null || true' EXIT
+run=$! watcher=''
+trap 'kill $watcher "$run" 2>/dev/null; wait "$run" 2>/dev/null || true' EXIT
 trap 'exit 0' INT TERM
+# In the background, so that SIGTERM to this script stops it at once (bash runs a trap
+# only once a foreground child has ended).
+next_change() {
+  inotifywait -qq -r -e close_write,create,delete,move calls app www &
+  watcher=$!
+  wait "$watcher"
+}
 master=''
 for _ in $(seq 200); do
   master=$(pgrep -P "$run" -x cppapi || true)
@@ -29,7 +37,8 @@ for _ in $(seq 200); do
 done
 [[ -n $master ]] || { echo "dev: cppapi did not start; its log: $log" >&2; exit 1; }
 echo "dev: master $master; watching calls/ app/ www/ (log: $log)"
-while inotifywait -qq -r -e close_write,create,delete,move calls app www; do
+outcome='master: upgraded in place\|master: upgrade refused\|master: upgrade failed'
+while next_change; do
   sleep 0.1 # a save is often several events
   started=$(date +%s%N)
   before=$(stat -c %Y.%i "$build/cppapi")
@@ -38,10 +47,10 @@ while inotifywait -qq -r -e close_write,create,delete,move calls app www; do
       lines=$(wc -l <"$log")
       kill -USR2 "$master"
       for _ in $(seq 300); do
-        tail -n +"$((lines + 1))" "$log" | grep -q 'master: upgraded in place\|master: upgrade refused' && break
+        tail -n +"$((lines + 1))" "$log" | grep -q "$outcome" && break
         sleep 0.05
       done
-      tail -n +"$((lines + 1))" "$log" | grep 'master: upgraded in place\|master: upgrade refused' || true
+      tail -n +"$((lines + 1))" "$log" | grep "$outcome" || true
       echo "dev: rebuilt and upgraded in $((($(date +%s%N) - started) / 1000000)) ms"
     fi
   else

@@ -36,6 +36,7 @@
 #include "process/signals.hpp"
 #include "process/startup_mode.hpp"
 #include "process/upgrade.hpp"
+#include "process/upgrade_trial.hpp"
 #include "process/worker.hpp"
 
 namespace cppapi {
@@ -61,10 +62,8 @@ struct ServePlan {
 
 int serve_on(ServePlan plan, const Registry& registry, std::string_view how) {
   const Settings& settings = plan.settings;
-  if (upgrade_trial()) {  // started by a master's SIGUSR2 to try this binary: all went well up to here
-    if (settings.processes > 0 && plan.identity.account) drop_privileges(*plan.identity.account, plan.identity.gid);
-    return 0;
-  }
+  if (upgrade_trial())  // started by a master's SIGUSR2 to try this binary: all went well up to here
+    return settings.processes > 0 ? run_trial_worker(settings, registry, plan.identity) : 0;
   const PeerAllowList peers = PeerAllowList::from(settings.allow_from, std::getenv("FCGI_WEB_SERVER_ADDRS"));
   if (!peers.allows_all()) spdlog::info("cppapi: TCP connections accepted from {} only", peers.describe());
   const std::string shape = settings.processes > 0

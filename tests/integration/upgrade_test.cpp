@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // SIGUSR2: the master replaces its binary in place (docs/upgrade.md), under load through
 // nginx with the shipped keep-alive config. Two builds that answer differently are made
-// cheaply: a copy of the binary whose test/version mark is rewritten byte for byte. The
-// master is started through a symlink, which the test switches between them.
+// cheaply: a copy of the binary whose test/version mark is rewritten byte for byte; a
+// second mark (tests/calls/test/worker_start.cpp) makes a copy whose workers crash or are
+// slow at start. The master is started through a symlink, which the test switches between them.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,16 +36,24 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-constexpr std::string_view kMark = "CPPAPI_TEST_MARK:";
+constexpr std::string_view kVersionMark = "CPPAPI_TEST_MARK:AAAAAAAA";
+constexpr std::string_view kWorkerStartMark = "CPPAPI_TEST_WORKER_START:normal__";
 
-/// A copy of the binary under test whose test/version answers `answer` (8 characters).
-void copy_with_mark(const fs::path& target, std::string_view answer) {
+/// The 8 characters at the end of `mark` in `bytes` become `value`.
+void rewrite_mark(std::string& bytes, std::string_view mark, std::string_view value) {
+  const std::size_t at = bytes.find(mark);
+  ASSERT_NE(at, std::string::npos) << "no mark " << mark << " in " << cppapi_binary();
+  ASSERT_EQ(bytes.find(mark, at + 1), std::string::npos) << "the mark " << mark << " twice in " << cppapi_binary();
+  ASSERT_EQ(value.size(), 8u);
+  bytes.replace(at + mark.size() - 8, 8, value);
+}
+
+/// A copy of the binary under test whose test/version answers `answer` (8 characters) and
+/// whose workers start as `worker_start` says (a mode of tests/calls/test/worker_start.cpp).
+void copy_with_mark(const fs::path& target, std::string_view answer, std::string_view worker_start = "normal__") {
   std::string bytes = read_file(cppapi_binary());
-  const std::string from = std::string(kMark) + "AAAAAAAA";
-  const std::size_t at = bytes.find(from);
-  ASSERT_NE(at, std::string::npos) << "no test mark in " << cppapi_binary();
-  ASSERT_EQ(bytes.find(from, at + 1), std::string::npos) << "the test mark twice in " << cppapi_binary();
-  bytes.replace(at + kMark.size(), 8, answer);
+  ASSERT_NO_FATAL_FAILURE(rewrite_mark(bytes, kVersionMark, answer));
+  ASSERT_NO_FATAL_FAILURE(rewrite_mark(bytes, kWorkerStartMark, worker_start));
   write_file(target, bytes);
   fs::permissions(target, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                               fs::perms::others_read | fs::perms::others_exec);
@@ -152,6 +161,7 @@ class Upgrade : public ::testing::Test {
     point(link_, dir_ / "cppapi-a");
     std::vector<std::string> argv{link_.string(), "serve", "--listen",  "unix:" + socket_.string(),
                                   "--processes",  "2",     "--threads", "2"};
+    argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
     // As root: a root master whose workers drop to www-data (the trial drops too).
     if (::geteuid() == 0) argv.insert(argv.end(), {"--user", "www-data"});
     cppapi_.emplace(argv, dir_ / "cppapi.log");
@@ -161,12 +171,34 @@ class Upgrade : public ::testing::Test {
   }
   void TearDown() override {
     if (nginx_) nginx_->stop();
-    if (cppapi_) expect_clean_stop(*cppapi_, "cppapi (upgraded)");
+    if (cppapi_) expect_clean_stop(*cppapi_, "cppapi (upgraded)", expected_crash_lines_);
     if (HasFailure() && cppapi_) std::cerr << "--- cppapi log (end):\n" << last_lines(cppapi_->log(), 60);
   }
   pid_t master() { return cppapi_->pid(); }
   std::set<pid_t> workers() { return child_pids(master()); }
   std::string answer() { return http("GET", nginx_->url("/api/test/version")).body; }
+  /// The PIDs of `pids` with their start times, to tell later whether each still runs.
+  std::map<pid_t, std::string> with_start_times(const std::set<pid_t>& pids) {
+    std::map<pid_t, std::string> out;
+    for (const pid_t pid : pids) out[pid] = process_start_time(pid);
+    return out;
+  }
+
+  /// SIGUSR2 to `binary`, which fails after exec: true once the master's one line says so.
+  bool upgrade_fails_after_exec(const fs::path& binary) {
+    point(link_, binary);
+    cppapi_->signal(SIGUSR2);
+    return wait_until([&] { return count_of(cppapi_->log(), "master: upgrade failed after exec") == 1; }, 20s);
+  }
+  /// Once the new workers are gone, the workers are those of `before`, each the same process.
+  void expect_only_the_previous_workers(const std::map<pid_t, std::string>& before) {
+    ASSERT_TRUE(wait_until([&] { return workers().size() == before.size(); }, 20s)) << "the new workers remain";
+    for (const auto& [pid, start_time] : before)
+      EXPECT_TRUE(same_process_alive(pid, start_time)) << "previous worker " << pid << " stopped";
+  }
+
+  std::vector<std::string> extra_args_;            // for `cppapi serve`, set before SetUp
+  std::vector<std::string> expected_crash_lines_;  // workers crashed on purpose
 
   TempDir dir_;
   fs::path link_ = dir_ / "cppapi";
@@ -227,13 +259,16 @@ TEST_F(Upgrade, ABinaryThatCannotStartIsRefusedAndTheOldOneKeepsServing) {
   write_script(dir_ / "bad-config", "case \"$*\" in *--version*) exec " + real + " \"$@\";; esac\nexec " + real +
                                         " \"$@\" --threads banana");
   write_script(dir_ / "workers-crash", "case \"$*\" in *--version*|*--check*) exec " + real + " \"$@\";; esac\nexit 3");
+  // Its workers crash at start: the trial starts one and refuses the binary before exec.
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "workers-abort", "BBBBBBBB", "crash___"));
+  expected_crash_lines_ = {"killed by SIGABRT"};
   write_file(dir_ / "not-executable", "#!/bin/sh\nexit 0\n");
   fs::permissions(dir_ / "not-executable", fs::perms::owner_read | fs::perms::owner_write);
   VersionLoad load(nginx_->url("/api/test/version"), 4);
   ASSERT_TRUE(load.wait_for(50)) << load.failures();
   const std::set<pid_t> before = workers();
   std::size_t refused = 0;
-  for (const char* target : {"missing", "not-executable", "exits-1", "bad-config", "workers-crash"}) {
+  for (const char* target : {"missing", "not-executable", "exits-1", "bad-config", "workers-crash", "workers-abort"}) {
     point(link_, dir_ / target);
     cppapi_->signal(SIGUSR2);
     ++refused;
@@ -244,7 +279,7 @@ TEST_F(Upgrade, ABinaryThatCannotStartIsRefusedAndTheOldOneKeepsServing) {
     ASSERT_TRUE(load.wait_for(20)) << load.failures();
   }
   load.stop();
-  std::cout << "5 refused upgrades: " << load.ok() << " replies 200, " << load.failed() << " failed\n";
+  std::cout << "6 refused upgrades: " << load.ok() << " replies 200, " << load.failed() << " failed\n";
   EXPECT_EQ(load.failed(), 0u) << load.failures();
   EXPECT_EQ(load.answers().size(), 1u);
   EXPECT_EQ(master(), pid);
@@ -253,6 +288,84 @@ TEST_F(Upgrade, ABinaryThatCannotStartIsRefusedAndTheOldOneKeepsServing) {
   point(link_, dir_ / "cppapi-b");
   cppapi_->signal(SIGUSR2);
   EXPECT_TRUE(wait_until([&] { return answer() == "BBBBBBBB"; }, 20s));
+}
+
+// The trial passes, but after exec the new workers crash at start: the new image stops
+// them, and the previous workers, never told to stop, keep serving.
+TEST_F(Upgrade, NewWorkersThatCrashAfterExecLeaveThePreviousOnesServing) {
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-crash", "BBBBBBBB", "crashrun"));
+  expected_crash_lines_ = {"killed by SIGABRT"};
+  VersionLoad load(nginx_->url("/api/test/version"), 4);
+  ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  const std::map<pid_t, std::string> before = with_start_times(workers());
+  ASSERT_TRUE(upgrade_fails_after_exec(dir_ / "cppapi-crash")) << "no failure logged";
+  ASSERT_NO_FATAL_FAILURE(expect_only_the_previous_workers(before));
+  EXPECT_EQ(answer(), "AAAAAAAA");
+  ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  load.stop();
+  std::cout << "workers crashing after exec: " << load.ok() << " replies 200, " << load.failed() << " failed\n";
+  EXPECT_EQ(load.failed(), 0u) << load.failures();
+  EXPECT_EQ(load.answers().size(), 1u) << "a new worker answered";
+  for (const std::string& line : grep_lines(cppapi_->log(), {"upgrade failed"})) std::cout << line << "\n";
+  EXPECT_EQ(count_of(cppapi_->log(), "upgrade failed"), 1u);
+  EXPECT_THAT(nginx_complaints(nginx_->error_log()), IsEmpty());
+  // This master runs the crashing image now; a good binary still upgrades it.
+  point(link_, dir_ / "cppapi-b");
+  cppapi_->signal(SIGUSR2);
+  EXPECT_TRUE(wait_until([&] { return answer() == "BBBBBBBB"; }, 20s));
+}
+
+// New workers that take 3 s to start: the previous ones are not told to stop meanwhile.
+TEST_F(Upgrade, ThePreviousWorkersServeUntilTheNewOnesAreReady) {
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-slow", "BBBBBBBB", "slow3000"));
+  VersionLoad load(nginx_->url("/api/test/version"), 4);
+  ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  const std::map<pid_t, std::string> before = with_start_times(workers());
+  point(link_, dir_ / "cppapi-slow");
+  cppapi_->signal(SIGUSR2);
+  ASSERT_TRUE(wait_until([&] { return cppapi_->log().find("master: upgrading in place") != std::string::npos; }, 20s))
+      << "the upgrade did not begin";
+  const std::size_t served_before = load.ok();
+  std::this_thread::sleep_for(1500ms);
+  for (const auto& [pid, start_time] : before)
+    EXPECT_TRUE(same_process_alive(pid, start_time))
+        << "previous worker " << pid << " stopped before the new were ready";
+  EXPECT_GE(load.ok() - served_before, 20u) << "nothing was served while the new workers started";
+  EXPECT_EQ(load.answers().count("BBBBBBBB"), 0u) << "a new worker answered before it was ready";
+  EXPECT_EQ(count_of(cppapi_->log(), "master: upgraded in place"), 0u);
+  ASSERT_TRUE(wait_until([&] { return answer() == "BBBBBBBB"; }, 20s)) << "still " << answer();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return std::all_of(before.begin(), before.end(), [](const auto& worker) { return pid_gone(worker.first); });
+      },
+      20s))
+      << "workers of the previous binary remain";
+  load.stop();
+  std::cout << "slow new workers: " << load.ok() << " replies 200, " << load.failed() << " failed\n";
+  EXPECT_EQ(load.failed(), 0u) << load.failures();
+  EXPECT_EQ(count_of(cppapi_->log(), "master: upgraded in place"), 1u);
+}
+
+class UpgradeWithShortStartTimeout : public Upgrade {
+ protected:
+  UpgradeWithShortStartTimeout() { extra_args_ = {"--start-timeout", "1"}; }
+};
+
+// New workers not ready within start_timeout are stopped; the previous ones keep serving.
+TEST_F(UpgradeWithShortStartTimeout, NewWorkersNotReadyInTimeLeaveThePreviousOnesServing) {
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-slow", "BBBBBBBB", "slow3000"));
+  VersionLoad load(nginx_->url("/api/test/version"), 4);
+  ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  const std::map<pid_t, std::string> before = with_start_times(workers());
+  ASSERT_TRUE(upgrade_fails_after_exec(dir_ / "cppapi-slow")) << "no failure logged";
+  EXPECT_THAT(cppapi_->log(), HasSubstr("0 of 2 new workers ready after start_timeout (1 s)"));
+  // The new workers wake after 3 s, see they were told to stop, and end without serving.
+  ASSERT_NO_FATAL_FAILURE(expect_only_the_previous_workers(before));
+  ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  load.stop();
+  EXPECT_EQ(load.failed(), 0u) << load.failures();
+  EXPECT_EQ(load.answers().size(), 1u) << "a new worker answered";
+  EXPECT_EQ(count_of(cppapi_->log(), "stopped before serving"), 2u);
 }
 
 // systemd's socket (fd 3, LISTEN_FDS) goes on to the new binary; the PID systemd watches stays.

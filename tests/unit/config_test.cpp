@@ -59,6 +59,10 @@ TEST(Config, SettingsFromText) {
   EXPECT_EQ(settings.limits.max_body_bytes, 2u << 20);
   apply_setting(settings, "shutdown_timeout", "5");
   EXPECT_EQ(settings.shutdown_timeout_ms, 5000);
+  EXPECT_EQ(settings.start_timeout_ms, 10000);
+  apply_setting(settings, "start-timeout", "2");
+  EXPECT_EQ(settings.start_timeout_ms, 2000);
+  EXPECT_THROW(apply_setting(settings, "start_timeout", "0"), std::invalid_argument);
   EXPECT_THROW(apply_setting(settings, "max_body_bytes", "2x"), std::invalid_argument);
   EXPECT_THROW(apply_setting(settings, "max_body_bytes", "-1"), std::invalid_argument);
   EXPECT_THROW(apply_setting(settings, "debug", "maybe"), std::invalid_argument);

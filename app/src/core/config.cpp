@@ -97,6 +97,8 @@ const std::vector<SettingKey> kKeys = {
      [](Settings& s, std::string_view v) { s.backlog = as_int(v, 1, 65535); }},
     {"shutdown_timeout", "seconds a stop waits for requests in flight", false,
      [](Settings& s, std::string_view v) { s.shutdown_timeout_ms = as_int(v, 0, 3600) * 1000; }},
+    {"start_timeout", "seconds a reload or an upgrade waits for its new workers to accept (else they stop)", false,
+     [](Settings& s, std::string_view v) { s.start_timeout_ms = as_int(v, 1, 3600) * 1000; }},
     {"max_requests", "a worker retires after this many requests and is replaced (0: never)", false,
      [](Settings& s, std::string_view v) { s.max_requests = parse_integer(v, 0, 1'000'000'000'000); }},
     {"request_timeout", "seconds a handler may run: then 504 and its worker is replaced (0: no limit)", false,

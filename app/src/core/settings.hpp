@@ -25,6 +25,7 @@ struct Settings {
   std::string log_file;                   ///< empty: stderr
   bool access_log = true;
   int shutdown_timeout_ms = 30000;  ///< how long a stop waits for requests in flight
+  int start_timeout_ms = 10000;     ///< how long a reload or an upgrade waits for its new workers to accept
   long max_requests = 0;            ///< a worker retires after this many; 0: never
   int read_timeout_ms = 30000;      ///< a connection stalled inside a request is closed
   int idle_timeout_ms = 300000;     ///< a kept connection idle this long is closed

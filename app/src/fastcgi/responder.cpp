@@ -34,6 +34,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kStopCheckMs = 100;  // how often an idle thread looks at stopping_ and a paused listener
+// A stop waits this long for the first request of a connection accepted just before it: the
+// web server writes it right after connecting, and a new connection closed unused fails it
+// (nginx retries only on a kept connection).
+constexpr auto kFirstRequestGrace = std::chrono::seconds(1);
 constexpr auto kAcceptPause = std::chrono::milliseconds(250);      // out of descriptors: accept again after this
 constexpr auto kAcceptWarningInterval = std::chrono::seconds(10);  // at most one such log line per interval
 constexpr auto kWatchdogSendTimeout = std::chrono::seconds(1);     // the 504 for a stuck handler, best effort
@@ -295,12 +299,15 @@ void FcgiResponder::resume_accepting() {
 }
 
 // Connections that hold no request and no unsent reply are not waited for; bytes the
-// kernel holds for one are (the web server sent a request just now).
+// kernel holds for one are (the web server sent a request just now), and so is a new
+// connection's first request for a moment.
 bool FcgiResponder::drained() {
   const std::lock_guard lock(connections_mutex_);
-  return std::all_of(connections_.begin(), connections_.end(), [](const FastcgiConnection* connection) {
+  const auto now = Clock::now();
+  return std::all_of(connections_.begin(), connections_.end(), [now](const FastcgiConnection* connection) {
     int unread = 0;
-    return !connection->in_use() && connection->holds_nothing() &&
+    const bool first_request_due = !connection->served_any() && now - connection->last_activity() < kFirstRequestGrace;
+    return !connection->in_use() && connection->holds_nothing() && !first_request_due &&
            (::ioctl(connection->fd(), FIONREAD, &unread) != 0 || unread == 0);
   });
 }
@@ -316,14 +323,15 @@ bool FcgiResponder::serve_connection(FastcgiConnection& connection, Slot& slot) 
         stopping_.load() ? FastcgiConnection::AfterReply::kReadOn : FastcgiConnection::AfterReply::kPark;
     switch (connection.next_request(incoming, after_reply)) {
       case FastcgiConnection::Next::kWaiting:
-        // Stopping: close a connection that holds no request. Parked, a kept one would
+        // Stopping: close a kept connection that holds no request. Parked, it would
         // bring the web server's next requests here (nginx reuses the connection it used
-        // last) and the stop would never end; nginx retries an idempotent one that finds it closed.
-        // A stop that began after the reply went out without a read looks once more first:
-        // a request the web server has sent already is served, not dropped.
+        // last) and the stop would never end; nginx retries an idempotent one that finds it
+        // closed. A new one waits for its first request (drained()). A stop that began after
+        // the reply went out without a read looks once more first: a request the web server
+        // has sent already is served, not dropped.
         if (stopping_.load()) {
           if (after_reply == FastcgiConnection::AfterReply::kPark) continue;
-          if (connection.holds_nothing()) {
+          if (connection.holds_nothing() && connection.served_any()) {
             drop(&connection);
             return true;
           }

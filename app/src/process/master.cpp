@@ -21,6 +21,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -29,6 +30,7 @@
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/retire_reason.hpp"
+#include "process/exit_status.hpp"
 #include "process/retire_channel.hpp"
 #include "process/signals.hpp"
 #include "process/status_server.hpp"
@@ -52,7 +54,17 @@ struct Worker {
   Clock::time_point started;
   bool retiring = false;
   std::optional<Clock::time_point> kill_at;  // SIGKILL if still alive then
-  bool outdated = false;                     // of a generation before the last reload: serves until a successor runs
+  bool outdated = false;                     // of the previous generation: serves until the new one is ready
+  bool ready = false;                        // said it accepts (a ready notice)
+};
+
+/// A new generation of workers starting (reload, upgrade) while the previous one serves.
+struct Handover {
+  enum class Cause { kReload, kUpgrade };
+  Cause cause;
+  Clock::time_point deadline;  // not all ready by then: the handover fails
+  Settings previous_settings;  // a failed reload goes back to them
+  WorkerIdentity previous_identity;
 };
 
 /// A signal for a worker's main thread (its tid is its pid), the one that waits for it.
@@ -61,18 +73,6 @@ struct Worker {
 /// connect() or read() short with EINTR.
 void signal_worker(pid_t pid, int signal_number) {
   if (::syscall(SYS_tgkill, pid, pid, signal_number) != 0 && errno != ESRCH) ::kill(pid, signal_number);
-}
-
-std::string signal_name(int signal_number) {
-  const char* abbreviation = ::sigabbrev_np(signal_number);
-  return abbreviation ? fmt::format("SIG{}", abbreviation) : fmt::format("signal {}", signal_number);
-}
-
-std::string describe_exit(int status) {
-  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status))
-    return fmt::format("killed by {}{}", signal_name(WTERMSIG(status)), WCOREDUMP(status) ? " (core dumped)" : "");
-  return fmt::format("ended with wait status {}", status);
 }
 
 /// The control signals, and those the retire channel raises.
@@ -102,15 +102,21 @@ class ProcessMaster {
   [[noreturn]] void run_child();
   void reap_workers();
   void on_worker_exit(const Worker& worker, int status);
-  void take_retire_notices();
-  void on_retire_notice(const RetireNotice& notice);
+  void take_worker_notices();
+  void on_worker_notice(const WorkerNotice& notice);
+  void on_ready_notice(Worker& worker);
+  void on_retire_notice(Worker& worker, RetireReason reason);
   void become_worker_user() const;
   void stop_listening();
   void retire(Worker& worker);
   void reload();
   void upgrade();
   void adopt_previous_workers();
-  void retire_surplus();
+  void begin_handover(Handover::Cause cause, Settings previous_settings, WorkerIdentity previous_identity);
+  int ready_new_workers() const;
+  void finish_handover();
+  void fail_handover(const std::string& why);
+  void check_handover_deadline();
   void reopen_logs();
   void kill_overdue();
   int wait_for_signal(siginfo_t& info) const;
@@ -130,6 +136,7 @@ class ProcessMaster {
   const pid_t master_pid_ = ::getpid();
   RetireChannel retire_channel_;
   std::vector<Worker> workers_;
+  std::optional<Handover> handover_;
   bool stopping_ = false;
   bool killed_any_ = false;
   int quick_deaths_ = 0;
@@ -143,9 +150,8 @@ int ProcessMaster::run() {
   adopt_previous_workers();  // after a SIGUSR2: the workers of the binary this process was
 
   while (true) {
-    take_retire_notices();  // also those whose signal was merged into an earlier one
+    take_worker_notices();  // also those whose signal was merged into an earlier one
     start_missing_workers();
-    retire_surplus();
     siginfo_t info{};
     const int signal_number = wait_for_signal(info);
     if (signal_number == SIGTERM || signal_number == SIGINT) return stop(signal_number);
@@ -157,6 +163,7 @@ int ProcessMaster::run() {
     }
     if (signal_number == SIGUSR1) reopen_logs();
     if (signal_number == SIGUSR2) upgrade();
+    check_handover_deadline();
     kill_overdue();
     if (status_) status_->tick();  // status hook
   }
@@ -209,7 +216,7 @@ void ProcessMaster::become_worker_user() const {
 void ProcessMaster::reap_workers() {
   // A worker sends its notice before it exits: take it first, or a retirement whose
   // SIGCHLD comes before the notice's signal would look like a crash.
-  take_retire_notices();
+  take_worker_notices();
   int status = 0;
   pid_t pid;
   while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
@@ -227,6 +234,10 @@ void ProcessMaster::on_worker_exit(const Worker& worker, int status) {
     spdlog::info("master: worker {} {}", worker.pid, describe_exit(status));
     return;
   }
+  if (handover_ && !worker.outdated && !worker.ready) {
+    fail_handover(fmt::format("new worker {} {} before it was ready", worker.pid, describe_exit(status)));
+    return;
+  }
   const auto now = Clock::now();
   quick_deaths_ = now - worker.started < kQuickDeath ? quick_deaths_ + 1 : 0;
   // The first quick death may be bad luck; from the second on, wait 100 ms, 200 ms, ... up to 5 s.
@@ -241,18 +252,29 @@ void ProcessMaster::on_worker_exit(const Worker& worker, int status) {
                  worker.pid, describe_exit(status), quick_deaths_, kQuickDeath.count(), delay.count());
 }
 
-void ProcessMaster::take_retire_notices() {
-  for (const RetireNotice& notice : retire_channel_.drain()) on_retire_notice(notice);
+void ProcessMaster::take_worker_notices() {
+  for (const WorkerNotice& notice : retire_channel_.drain()) on_worker_notice(notice);
 }
 
-void ProcessMaster::on_retire_notice(const RetireNotice& notice) {
+void ProcessMaster::on_worker_notice(const WorkerNotice& notice) {
   const auto found =
       std::find_if(workers_.begin(), workers_.end(), [&](const Worker& w) { return w.pid == notice.pid; });
-  if (found == workers_.end() || found->retiring) return;
-  spdlog::info("master: worker {} retiring ({}); starting its successor", found->pid, describe(notice.reason));
-  found->retiring = true;
-  found->kill_at = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
-  if (status_) status_->worker_retiring(found->pid, notice.reason);  // status hook
+  if (found == workers_.end()) return;
+  if (notice.kind == WorkerNotice::Kind::kReady) on_ready_notice(*found);
+  if (notice.kind == WorkerNotice::Kind::kRetiring) on_retire_notice(*found, notice.reason);
+}
+
+void ProcessMaster::on_ready_notice(Worker& worker) {
+  worker.ready = true;
+  if (handover_ && ready_new_workers() >= settings_.processes) finish_handover();
+}
+
+void ProcessMaster::on_retire_notice(Worker& worker, RetireReason reason) {
+  if (worker.retiring) return;
+  spdlog::info("master: worker {} retiring ({}); starting its successor", worker.pid, describe(reason));
+  worker.retiring = true;
+  worker.kill_at = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
+  if (status_) status_->worker_retiring(worker.pid, reason);  // status hook
 }
 
 void ProcessMaster::retire(Worker& worker) {
@@ -280,36 +302,82 @@ void ProcessMaster::reload() {
     spdlog::error("master: reload refused, the running workers stay: {}", error.what());
     return;
   }
-  settings_ = std::move(next);
-  identity_ = std::move(identity);
-
-  // New generation first, then the old one stops accepting: the socket is never unserved.
-  // An old worker stops only once the new ones are enough without it: if a fork fails,
-  // the old ones go on serving until their successors start (retire_surplus()).
+  Settings previous_settings = std::exchange(settings_, std::move(next));
+  WorkerIdentity previous_identity = std::exchange(identity_, std::move(identity));
   std::vector<pid_t> old;
+  for (const Worker& worker : workers_)
+    if (!worker.retiring) old.push_back(worker.pid);
+  spdlog::info("master: reload: starting {} new workers with {} threads; the {} old ones serve until they are ready",
+               settings_.processes, settings_.threads, old.size());
+  begin_handover(Handover::Cause::kReload, std::move(previous_settings), std::move(previous_identity));
+  if (status_) status_->reloaded(settings_, old);  // status hook
+}
+
+/// New generation first; the previous one stops accepting only once every new worker
+/// said it accepts (finish_handover), so the socket is never unserved, and a new
+/// generation that cannot serve (fail_handover) leaves the previous one serving.
+void ProcessMaster::begin_handover(Handover::Cause cause, Settings previous_settings,
+                                   WorkerIdentity previous_identity) {
   for (Worker& worker : workers_)
-    if (!worker.retiring) {
-      worker.outdated = true;
-      old.push_back(worker.pid);
-    }
+    if (!worker.retiring) worker.outdated = true;
+  handover_ = Handover{cause, Clock::now() + milliseconds(settings_.start_timeout_ms), std::move(previous_settings),
+                       std::move(previous_identity)};
   quick_deaths_ = 0;
   next_start_ = {};
   start_missing_workers();
-  retire_surplus();
-  if (status_) status_->reloaded(settings_, old);  // status hook
-  spdlog::info("master: reloaded: {} new workers with {} threads; {} old ones finish their requests",
-               settings_.processes, settings_.threads, old.size());
 }
 
-void ProcessMaster::retire_surplus() {
-  int surplus =
-      static_cast<int>(std::count_if(workers_.begin(), workers_.end(), [](const Worker& w) { return !w.retiring; })) -
-      settings_.processes;
+int ProcessMaster::ready_new_workers() const {
+  return static_cast<int>(std::count_if(workers_.begin(), workers_.end(),
+                                        [](const Worker& w) { return !w.retiring && !w.outdated && w.ready; }));
+}
+
+void ProcessMaster::finish_handover() {
+  int stopping = 0;
   for (Worker& worker : workers_)
-    if (surplus > 0 && worker.outdated && !worker.retiring) {
+    if (worker.outdated && !worker.retiring) {
       retire(worker);
-      --surplus;
+      ++stopping;
     }
+  if (handover_->cause == Handover::Cause::kUpgrade)
+    spdlog::info(
+        "master: upgraded in place to {} (pid {}): {} workers ready, {} of the previous binary finish their "
+        "requests and stop",
+        upgrade_path(), master_pid_, active_workers(), stopping);
+  else
+    spdlog::info("master: reloaded: {} new workers ready with {} threads; {} old ones finish their requests and stop",
+                 active_workers(), settings_.threads, stopping);
+  handover_.reset();
+}
+
+/// The new workers stop; the previous ones are the pool again. A reload goes back to the
+/// previous settings; after an upgrade this image stays (see docs/upgrade.md).
+void ProcessMaster::fail_handover(const std::string& why) {
+  for (Worker& worker : workers_) {
+    if (worker.retiring) continue;
+    if (worker.outdated)
+      worker.outdated = false;
+    else
+      retire(worker);
+  }
+  if (handover_->cause == Handover::Cause::kUpgrade) {
+    spdlog::error(
+        "master: upgrade failed after exec, the previous workers keep serving: {}; the new workers are stopped, and "
+        "this master starts workers of {} only to replace those that end (to go back: put the previous binary back "
+        "and send SIGUSR2)",
+        why, upgrade_path());
+  } else {
+    settings_ = std::move(handover_->previous_settings);
+    identity_ = std::move(handover_->previous_identity);
+    spdlog::error("master: reload failed, the previous workers keep serving with the previous settings: {}", why);
+  }
+  handover_.reset();
+}
+
+void ProcessMaster::check_handover_deadline() {
+  if (!handover_ || Clock::now() < handover_->deadline) return;
+  fail_handover(fmt::format("{} of {} new workers ready after start_timeout ({} s)", ready_new_workers(),
+                            settings_.processes, settings_.start_timeout_ms / 1000));
 }
 
 void ProcessMaster::reopen_logs() {
@@ -335,6 +403,7 @@ int ProcessMaster::wait_for_signal(siginfo_t& info) const {
   if (!stopping_ && active_workers() < settings_.processes) until = std::min(until, next_start_);
   for (const Worker& worker : workers_)
     if (worker.kill_at) until = std::min(until, *worker.kill_at);
+  if (handover_) until = std::min(until, handover_->deadline);
   const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(until - now, Clock::duration(0)));
   const timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000),
                          static_cast<long>(wait.count() % 1'000'000'000)};
@@ -352,25 +421,24 @@ void ProcessMaster::stop_listening() {
 }
 
 /// After exec_new_binary: the previous image's workers are still this process's children.
-/// This image starts its own generation first (as a reload does), then tells them to stop.
+/// They serve on while this image starts its own generation, as in a reload.
 void ProcessMaster::adopt_previous_workers() {
   const std::vector<pid_t> previous = take_adopted_workers();
   if (previous.empty()) return;
-  start_missing_workers();
-  const auto deadline = Clock::now() + milliseconds(settings_.shutdown_timeout_ms) + kKillGrace;
   int adopted = 0;
   for (const pid_t pid : previous) {
     siginfo_t info{};
-    // Only a live child of ours (waitid without reaping): an exited one is reaped by the SIGCHLD still pending.
-    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) continue;
-    workers_.push_back(Worker{pid, Clock::now(), true, deadline});
-    signal_worker(pid, SIGTERM);
+    // Only a live child of ours (waitid without reaping; si_pid stays 0 while it runs): an
+    // exited one is reaped by the SIGCHLD still pending, and must not count as serving.
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != 0) continue;
+    workers_.push_back(Worker{pid, Clock::now(), false, std::nullopt, false, true});
     ++adopted;
   }
   spdlog::info(
-      "master: upgraded in place to {} (pid {}): {} workers started, {} of the previous binary finish their "
-      "requests and stop",
-      upgrade_path(), master_pid_, active_workers(), adopted);
+      "master: running {} (pid {}): starting {} workers; the {} of the previous binary serve until they are "
+      "ready",
+      upgrade_path(), master_pid_, settings_.processes, adopted);
+  begin_handover(Handover::Cause::kUpgrade, settings_, identity_);
 }
 
 /// SIGUSR2: the new binary is tried in a child; only if it starts is it exec()ed here.
@@ -388,7 +456,7 @@ void ProcessMaster::upgrade() {
   }
   std::vector<pid_t> pids;
   for (const Worker& worker : workers_) pids.push_back(worker.pid);
-  spdlog::info("master: upgrading in place to {} ({}); {} workers keep serving until the new ones start",
+  spdlog::info("master: upgrading in place to {} ({}); {} workers keep serving until the new ones are ready",
                upgrade_path(), version, pids.size());
   if (status_) status_->notify_reloading();  // status hook
   spdlog::default_logger()->flush();

@@ -16,6 +16,7 @@ namespace {
 
 struct Message {
   pid_t pid;
+  int kind;
   int reason;
 };
 static_assert(sizeof(Message) <= PIPE_BUF, "one write per message, never interleaved");
@@ -49,18 +50,29 @@ void RetireChannel::close_master_end() {
   read_fd_ = -1;
 }
 
-std::vector<RetireNotice> RetireChannel::drain() {
-  std::vector<RetireNotice> notices;
+std::vector<WorkerNotice> RetireChannel::drain() {
+  std::vector<WorkerNotice> notices;
   Message message{};
   while (read_fd_ >= 0 && ::read(read_fd_, &message, sizeof message) == static_cast<ssize_t>(sizeof message))
-    notices.push_back(RetireNotice{message.pid, static_cast<RetireReason>(message.reason)});
+    notices.push_back(WorkerNotice{message.pid, static_cast<WorkerNotice::Kind>(message.kind),
+                                   static_cast<RetireReason>(message.reason)});
   return notices;
 }
 
-void send_retire_notice(int worker_end, RetireReason reason) {
+namespace {
+
+void send(int worker_end, WorkerNotice::Kind kind, int reason) {
   if (worker_end < 0) return;
-  const Message message{::getpid(), static_cast<int>(reason)};
+  const Message message{::getpid(), static_cast<int>(kind), reason};
   (void)!::write(worker_end, &message, sizeof message);  // the master gone: EPIPE, nothing to tell
+}
+
+}  // namespace
+
+void send_ready_notice(int worker_end) { send(worker_end, WorkerNotice::Kind::kReady, 0); }
+
+void send_retire_notice(int worker_end, RetireReason reason) {
+  send(worker_end, WorkerNotice::Kind::kRetiring, static_cast<int>(reason));
 }
 
 }  // namespace cppapi

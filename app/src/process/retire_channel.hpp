@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-// How a worker tells its master that it retires by itself (max_requests,
-// request_timeout): a message on a pipe. A signal would not do: a worker that dropped
+// How a worker tells its master that it serves (its threads run and the listening
+// socket is in their accept set: a reload or an upgrade waits for that before it stops
+// the previous workers) and that it retires by itself (max_requests, request_timeout):
+// a message on a pipe. A signal would not do: a worker that dropped
 // root may not signal a master that kept it. The master is woken all the same: the
 // pipe's read end raises retire_notice_signal() when a message arrives (O_ASYNC).
 #pragma once
@@ -12,9 +14,11 @@
 
 namespace cppapi {
 
-struct RetireNotice {
+struct WorkerNotice {
+  enum class Kind { kReady = 1, kRetiring = 2 };
   pid_t pid;
-  RetireReason reason;
+  Kind kind;
+  RetireReason reason;  ///< kRetiring only
 };
 
 class RetireChannel {
@@ -31,14 +35,16 @@ class RetireChannel {
   /// In a forked worker: the master's end is none of its business.
   void close_master_end();
   /// The notices that arrived so far (never blocks).
-  std::vector<RetireNotice> drain();
+  std::vector<WorkerNotice> drain();
 
  private:
   int read_fd_ = -1;
   int write_fd_ = -1;
 };
 
-/// From a worker: `reason` to the master on `worker_end` (ignored when -1).
+/// From a worker: it serves now (ignored when `worker_end` is -1).
+void send_ready_notice(int worker_end);
+/// From a worker: it retires for `reason` (ignored when `worker_end` is -1).
 void send_retire_notice(int worker_end, RetireReason reason);
 
 /// The signal the pipe raises in the master (SIGRTMIN); SIGIO too if the realtime

@@ -16,6 +16,10 @@
 #include "process/retire_channel.hpp"
 #include "process/signals.hpp"
 
+// Defined only by the test build (tests/calls/test/worker_start.cpp): a worker that crashes
+// or is slow at start, for the upgrade tests. Elsewhere it is not linked and its address is null.
+extern "C" [[gnu::weak]] void cppapi_test_worker_starting();
+
 namespace cppapi {
 namespace {
 
@@ -47,14 +51,27 @@ void serve_until_stop(const FcgiResponder& responder, bool has_master) {
   }
 }
 
+/// A stop that came while this worker started (a failed reload or upgrade stops the new
+/// workers that were not ready yet): it must not accept a single connection then.
+bool told_to_stop_while_starting() {
+  sigset_t pending;
+  sigpending(&pending);
+  return sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT);
+}
+
 }  // namespace
 
 int run_worker(const Settings& settings, const Registry& registry, int listen_fd, const WorkerLinks& links) {
   reset_signals_in_forked_children();
+  if (cppapi_test_worker_starting) cppapi_test_worker_starting();
   // glibc gives each thread its own malloc arena; a request allocates a few small
   // blocks, so two arenas serve T threads without contention and save their pages.
   ::mallopt(M_ARENA_MAX, 2);
   const Dispatcher dispatcher(registry, settings);
+  if (told_to_stop_while_starting()) {
+    spdlog::info("stopped before serving: told to stop while starting");
+    return 0;
+  }
   const int notice_fd = links.retire_notice_fd;
   std::optional<FcgiResponder> responder;
   start_threads_with_clean_signals([&] {
@@ -63,6 +80,7 @@ int run_worker(const Settings& settings, const Registry& registry, int listen_fd
       send_retire_notice(notice_fd, reason);
     });
   });
+  send_ready_notice(notice_fd);  // the threads run and the listening socket is in their epoll set
   serve_until_stop(*responder, notice_fd >= 0);
   responder->request_stop();
   if (links.stop_listening) links.stop_listening();

@@ -20,6 +20,7 @@ struct WorkerLinks {
 /// One serving process: `settings.threads` threads answer on `listen_fd` while this
 /// thread waits for signals. SIGTERM/SIGINT: stop accepting, finish what is in
 /// flight (up to the shutdown timeout), return. SIGUSR1: reopen the log file.
+/// Once its threads accept, it tells the master (links.retire_notice_fd, a ready notice).
 /// After max_requests, or when a handler outlives request_timeout, it retires the
 /// same way by itself, first telling the master (links.retire_notice_fd) so that a
 /// replacement starts at once. The serving threads, and the programs their handlers
