@@ -308,8 +308,9 @@ TEST(SocketActivated, SystemdSocketActivateRunsTheMaster) {
                                        "deploy/install-deps.sh installs";
   TempDir dir;
   const fs::path socket = dir / "cppapi.sock";
-  Process cppapi({activate.string(), "-l", socket.string(), "-E", "CPPAPI_PROCESSES=2", "-E", "CPPAPI_THREADS=2",
-                  cppapi_binary().string()},
+  // systemd-socket-activate passes on only what -E names: the engine of this run too.
+  Process cppapi({activate.string(), "-l", socket.string(), "-E", "CPPAPI_PROCESSES=2", "-E", "CPPAPI_THREADS=2", "-E",
+                  "CPPAPI_ENGINE=" + expected_engine(), cppapi_binary().string()},
                  dir / "cppapi.log", {{}, dir.path()});
   ASSERT_TRUE(wait_for_unix_socket(socket)) << cppapi.log();
   NginxServer nginx(dir, socket);
