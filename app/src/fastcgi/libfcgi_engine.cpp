@@ -272,9 +272,12 @@ bool LibfcgiResponder::accept_next(Slot& slot) {
   }
 }
 
-// poll() first, with a timeout, so that a stop needs no signal to wake the accepting
-// threads; accept() then finds nothing (EAGAIN) when a sibling was faster.
+// One thread of the process waits for the listener at a time, the others for their turn
+// (leader/follower): poll() wakes every poller of a socket, so T pollers would cost T-1
+// useless wake-ups per connection. poll() has a timeout so that a stop needs no signal;
+// accept() finds nothing (EAGAIN) when a sibling process was faster.
 int LibfcgiResponder::accept_connection(Slot& slot) {
+  const std::lock_guard turn(accept_turn_);
   int listener;
   {
     const std::lock_guard lock(listener_mutex_);

@@ -80,6 +80,7 @@ class LibfcgiResponder {
   const ResponderOptions options_;
   std::function<void(RetireReason)> on_retire_;
 
+  std::mutex accept_turn_;     // the one thread that polls and accepts (one poll: at most 100 ms)
   std::mutex listener_mutex_;  // guards the two fields below
   int listen_fd_ = -1;         // our duplicate; -1 once closed
   int listener_users_ = 0;     // threads in poll() or accept() on it
