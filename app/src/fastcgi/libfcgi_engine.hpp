@@ -16,7 +16,7 @@
 
 namespace cppapi {
 
-/// `engine = "libfcgi"`: T threads in libfcgi's FCGX_Accept_r on one listening socket,
+/// `engine = "libfcgi"`: T threads reading requests with libfcgi's FCGX_Accept_r,
 /// answering with the same Dispatcher, reply writer, access log and request observer as
 /// the event engine (FcgiResponder), and the same interface towards the worker.
 ///
@@ -31,10 +31,10 @@ namespace cppapi {
 ///   every read() and write(), not on the request as a whole;
 /// - max_connections and idle_timeout do not apply: at most T connections are open.
 ///
-/// libfcgi's signal handlers are never installed (the process keeps its own). The
-/// threads accept connections themselves (poll() with a short timeout, so that a stop
-/// needs no signal, then accept() on the non-blocking listener) and give each to
-/// FCGX_Accept_r, which reads the request from it.
+/// The handlers FCGX_Init installs are replaced by the process's own at once. The threads
+/// accept connections themselves, one thread at a time (poll() with a short timeout, so
+/// that a stop needs no signal, then accept() on the non-blocking listener), and give
+/// each to FCGX_Accept_r, which reads the request from it.
 class LibfcgiResponder {
  public:
   LibfcgiResponder(const Dispatcher& dispatcher, ResponderOptions options, int listen_fd,
