@@ -477,9 +477,10 @@ def write_out(path: Path, text: str) -> None:
 
 # ==== load: scenarios A-E side by side =====================================================
 
-SCENARIOS = "ABCDE"
+SCENARIOS = "ABCDEF"
 URL_PATH = "/api/bench/hello"  # the same request line for every scenario
-SHORT = {"A": "A nginx", "B": "B libfcgi", "C": "C PHP-FPM", "D": "D cppAPI", "E": "E cppAPI+keepalive"}
+SHORT = {"A": "A nginx", "B": "B libfcgi", "C": "C PHP-FPM", "D": "D cppAPI", "E": "E cppAPI+keepalive",
+         "F": "F cppAPI libfcgi"}
 
 
 class LoadBench:
@@ -489,9 +490,10 @@ class LoadBench:
         self.args, self.procs, self.logs, self.run = args, procs, logs, run
         self.title = {"A": "nginx return 200 (no upstream)", "B": f"bare libfcgi in C, {args.threads} threads",
                       "C": f"PHP-FPM static, {args.php_children} children", "D": "cppAPI, plain nginx config",
-                      "E": "cppAPI, keep-alive config"}
+                      "E": "cppAPI, keep-alive config",
+                      "F": "cppAPI with `--engine libfcgi`, plain nginx config"}
         self.port = {s: free_port() for s in SCENARIOS}
-        self.sock = {s: run / f"{s.lower()}.sock" for s in "BCDE"}
+        self.sock = {s: run / f"{s.lower()}.sock" for s in "BCDEF"}
         self.backend: dict[str, subprocess.Popen] = {}
         self.incidents: list[str] = []
         self.runs: list[dict] = []
@@ -520,6 +522,8 @@ class LoadBench:
         servers += render("location-server.conf.in", PORT=self.port["D"], ERROR_LOG=errs["D"],
                           LOCATION=cppapi_location(self.sock["D"]))
         servers += keepalive_site(self.sock["E"], self.port["E"], www)
+        servers += render("location-server.conf.in", PORT=self.port["F"], ERROR_LOG=errs["F"],
+                          LOCATION=cppapi_location(self.sock["F"]))
         self.nginx = start_nginx(self.procs, self.run / "nginx", servers, self.logs, http_error_log=errs["E"])
         (self.run / "php").mkdir()
         users = "user = root\ngroup = root" if IS_ROOT else ""
@@ -537,8 +541,9 @@ class LoadBench:
             argv = [self.php_fpm, "-F", *(["-R"] if IS_ROOT else []), "-y", self.run / "php/php-fpm.conf",
                     "-p", self.run / "php", "-d", "expose_php=0"]
         else:
+            engine = ["--engine", "libfcgi"] if s == "F" else []
             argv = cppapi_serve(self.cppapi, self.sock[s], self.args.threads, "--socket-mode", "0666",
-                                "--shutdown-timeout", "2")
+                                "--shutdown-timeout", "2", *engine)
         self.backend[s] = self.procs.start(argv, self.logs / f"{s}-backend.log")
 
     def backend_alive(self, s: str) -> bool:
@@ -739,17 +744,18 @@ class LoadBench:
                 cpu = self.med(c, s, "cpu_us")
                 rows.append([f"**{s}** {self.title[s]}", f"{med_rps[c, s]:.0f}" if rps else "—",
                              f"{min(rps):.0f} – {max(rps):.0f}" if rps else "—",
-                             *(ratio(med_rps[c, s], med_rps[c, base]) for base in "ABC"),
+                             *(ratio(med_rps[c, s], med_rps[c, base]) for base in "ABCD"),
                              fmt_us(self.med(c, s, "p50_us")), fmt_us(med_p99[c, s]),
                              "— (no backend)" if s == "A" else "—" if cpu is None else f"{cpu:.1f}",
                              self.errors_cell(c, s), self.pss_cell(c, s)])
             out += [f"## {c} connections\n", md_table(
-                ["scenario", "req/s (median)", "min – max", "×A", "×B", "×C", "p50", "p99",
+                ["scenario", "req/s (median)", "min – max", "×A", "×B", "×C", "×D", "p50", "p99",
                  "backend CPU µs/request", "errors / requests", "PSS per backend process"],
-                rows, right={1, 2, 3, 4, 5, 6, 7, 8})]
+                rows, right={1, 2, 3, 4, 5, 6, 7, 8, 9})]
         out.append(
             "Ratios divide medians: ×B is the column to read for \"what does the framework cost over a hand-written "
-            "libfcgi loop\", ×C for \"against PHP-FPM\", ×A for how far each stays from nginx alone. p50/p99 come "
+            "libfcgi loop\", ×C for \"against PHP-FPM\", ×D (on F) for \"what the libfcgi engine costs or gains over the event "
+            "engine, same calls, same nginx config\", ×A for how far each stays from nginx alone. p50/p99 come "
             f"from wrk's latency histogram of completed requests; a request wrk gave up on after {a.wrk_timeout:g}s "
             "counts under errors (timeout), not in p99. Backend CPU µs/request is the user + system CPU time of "
             "every backend process (cppapi, the libfcgi responder, PHP-FPM master and children; from "
@@ -777,6 +783,8 @@ class LoadBench:
                 rows.append([name, c, f"{r} × {base}", "yes" if r != "—" and float(r) >= need else "no"])
             errors = sum(r["wrk"].errors for r in self.every(c, "E"))
             rows.append(["E with zero errors", c, f"{errors} errors", "yes" if errors == 0 else "no"])
+            errors = sum(r["wrk"].errors for r in self.every(c, "F"))
+            rows.append(["F (libfcgi engine) with zero errors", c, f"{errors} errors", "yes" if errors == 0 else "no"])
         last = self.args.connections[-1]
         rows.append(["E p99 ≤ B p99", last, f"{fmt_us(med_p99[last, 'E'])} vs {fmt_us(med_p99[last, 'B'])}",
                      "yes" if ge(med_p99[last, "B"], med_p99[last, "E"]) else "no"])
@@ -797,7 +805,8 @@ class LoadBench:
         if not any_log:
             out.append("- The nginx error logs of all scenarios are empty.")
         for name, pattern in (("D-backend.log", r" (warn|warning|error|critical) "),
-                              ("E-backend.log", r" (warn|warning|error|critical) "), ("php-fpm.log", r"WARNING|ERROR")):
+                              ("E-backend.log", r" (warn|warning|error|critical) "),
+                              ("F-backend.log", r" (warn|warning|error|critical) "), ("php-fpm.log", r"WARNING|ERROR")):
             path = self.logs / name
             bad = [l for l in path.read_text(errors="replace").splitlines()
                    if re.search(pattern, l, re.I if "backend" in name else 0)] if path.exists() else []

@@ -69,8 +69,12 @@ int serve_on(ServePlan plan, const Registry& registry, std::string_view how) {
   const std::string shape = settings.processes > 0
                                 ? fmt::format("{} x {} (processes x threads)", settings.processes, settings.threads)
                                 : fmt::format("{} threads", settings.threads);
-  spdlog::info("cppapi: serving {} calls under {} with {}; mode: {}", registry.all().size(), settings.prefix, shape,
-               how);
+  spdlog::info("cppapi: serving {} calls under {} with {}; mode: {}; engine: {}", registry.all().size(),
+               settings.prefix, shape, how, settings.engine == Engine::kLibfcgi ? "libfcgi" : "event");
+  if (settings.engine == Engine::kLibfcgi)
+    spdlog::info(
+        "cppapi: engine libfcgi closes every connection after its reply (keep-alive from the web server is "
+        "refused) and a connection holds a thread until its reply is sent; see docs/engine.md");
   if (settings.processes > 0)
     return run_master(registry,
                       MasterSetup{settings, plan.identity, plan.listen_fd, plan.opened, plan.reload, plan.upgrade});

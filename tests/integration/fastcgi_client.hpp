@@ -200,6 +200,18 @@ inline Params params_for(std::string_view method, std::string_view uri, std::siz
           {"SERVER_NAME", "localhost"}};
 }
 
+/// The CVE-2025-23016 pattern: a PARAMS pair whose name and value lengths are both
+/// 0x7ffffffe, then about 1 MiB of PARAMS. Debian 12's libfcgi aborts on it (its sum wraps).
+inline std::string cve_2025_23016_request() {
+  std::string out = begin(1);
+  std::string pair = "\xff\xff\xff\xfe\x7f\xff\xff\xfe";  // both lengths 0x7ffffffe (high bit: 4-byte form)
+  pair += std::string(64, 'A');
+  out += stream(kParams, 1, pair);
+  for (int i = 0; i < 16; ++i) out += record(kParams, 1, std::string(65535, 'B'));
+  out += record(kParams, 1, {});
+  return out;
+}
+
 }  // namespace fcgi
 
 /// A reply as read off the socket.

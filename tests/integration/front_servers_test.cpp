@@ -114,6 +114,7 @@ void add_cppapi_problems(std::vector<std::string>& problems, std::string_view wh
 /// Crash lines in a log cppapi wrote while a server ran it (no exit status of ours to see).
 void add_crash_lines(std::vector<std::string>& problems, std::string_view what, std::string_view log) {
   for (const auto& line : crash_lines(log)) problems.push_back(std::string(what) + ": " + line);
+  if (auto problem = engine_problem(log); !problem.empty()) problems.push_back(std::string(what) + ": " + problem);
 }
 
 // -- nginx
@@ -360,6 +361,8 @@ class ApacheFrontEnd : public Running {
       case ApacheMode::kFcgid:
         o.modules = {"fcgid"};
         o.config = deploy_file("apache/cppapi-fcgid.conf", {{"/usr/lib/cppapi/cppapi", binary}});
+        // mod_fcgid hands its children a fixed environment: the engine of this run goes in it.
+        o.config += "FcgidInitialEnv CPPAPI_ENGINE " + expected_engine() + "\n";
         break;
       case ApacheMode::kProxyFcgi:
         o.modules = {"proxy", "proxy_fcgi"};

@@ -413,7 +413,25 @@ std::vector<std::string> exit_problems(std::string_view what, const ExitStatus& 
     problems.push_back(out.str());
   }
   for (const auto& line : crash_lines(log, expected_lines)) problems.push_back(std::string(what) + " log: " + line);
+  if (auto problem = engine_problem(log); !problem.empty()) problems.push_back(std::string(what) + ": " + problem);
   return problems;
+}
+
+std::string expected_engine() {
+  const char* engine = std::getenv("CPPAPI_ENGINE");
+  return engine && *engine ? engine : "event";
+}
+
+std::string engine_problem(std::string_view log) {
+  const std::string said = "; engine: " + expected_engine();
+  std::size_t at = 0;
+  for (int lines = 0; lines < 1000 && (at = log.find("cppapi: serving ", at)) != std::string::npos; ++lines) {
+    const std::size_t end = std::min(log.find('\n', at), log.size());
+    if (log.substr(at, end - at).find(said) == std::string_view::npos)
+      return "served with another engine than " + expected_engine() + ": " + std::string(log.substr(at, end - at));
+    at = end;
+  }
+  return {};
 }
 
 ExitStatus expect_clean_stop(Process& cppapi, std::string_view what, const std::vector<std::string>& expected_lines) {
@@ -432,6 +450,7 @@ ExitStatus CppapiServer::stop_and_check(const std::vector<std::string>& expected
 void expect_no_crash_lines(std::string_view what, std::string_view log,
                            const std::vector<std::string>& expected_lines) {
   for (const auto& line : crash_lines(log, expected_lines)) ADD_FAILURE() << what << " log: " << line;
+  if (auto problem = engine_problem(log); !problem.empty()) ADD_FAILURE() << what << ": " << problem;
 }
 
 std::string process_start_time(pid_t pid) {

@@ -153,6 +153,14 @@ std::vector<std::string> exit_problems(std::string_view what, const ExitStatus& 
                                        const ExitStatus& expected_status = {0, 0},
                                        const std::vector<std::string>& expected_lines = {});
 
+/// The FastCGI engine the cppapi processes of this run use: $CPPAPI_ENGINE (cppapi reads
+/// it too, as the `engine` setting), else "event". ctest runs some suites once per engine.
+std::string expected_engine();
+/// Not empty when a "cppapi: serving ..." line of `log` names another engine: a rerun of a
+/// suite for one engine that silently ran the other proves nothing. Part of exit_problems()
+/// and expect_no_crash_lines().
+std::string engine_problem(std::string_view log);
+
 /// The one teardown for a cppapi process (also spawn-fcgi -n, socket-activated, ...): stops
 /// it (SIGTERM), then adds a test failure for each exit_problems(), with the end of its log.
 /// Returns how it ended.

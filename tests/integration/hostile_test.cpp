@@ -213,10 +213,19 @@ TEST_F(Hostile, OnlyOverRawFastcgi) {
   const std::size_t ran_before = ran();
   // A NUL cannot even be a FastCGI parameter value here: the parameter is dropped
   // (FastcgiParser.DropsParamsThatCannotBeCStrings), so the request has no REQUEST_URI.
+  // engine = "libfcgi" hands out C strings: the value ends at the NUL and the call runs
+  // with what came before it (no front server sends a raw NUL; docs/engine.md).
+  const bool libfcgi = expected_engine() == "libfcgi";
   reply = direct(fcgi::params_for("GET", std::string("/api/test/inspect&2&3") + '\0' + "evil"));
-  EXPECT_EQ(reply.status, 400) << reply.head;
-  expect_json_error(reply.body, 400, "NUL in REQUEST_URI");
-  EXPECT_NE(reply.body.find("missing REQUEST_URI"), std::string::npos) << reply.body;
+  if (libfcgi) {
+    EXPECT_EQ(reply.status, 200) << reply.head;
+    EXPECT_EQ(nlohmann::json::parse(reply.body, nullptr, false)["args"], nlohmann::json::array({"2", "3"}))
+        << reply.body;
+  } else {
+    EXPECT_EQ(reply.status, 400) << reply.head;
+    expect_json_error(reply.body, 400, "NUL in REQUEST_URI");
+    EXPECT_NE(reply.body.find("missing REQUEST_URI"), std::string::npos) << reply.body;
+  }
   for (const std::string& uri :
        {std::string("/api/test/inspect&a\r\nb"), std::string("/api/test/inspect&\x01\x02\x7f"),
         std::string("/api/test/inspect&3\r\nStatus: 200"), std::string("/api/test/inspect&a?q=\x1b")}) {
@@ -226,7 +235,7 @@ TEST_F(Hostile, OnlyOverRawFastcgi) {
     expect_json_error(reply.body, 400, testing::PrintToString(uri));
     EXPECT_NE(reply.body.find("control byte"), std::string::npos) << reply.body;
   }
-  EXPECT_EQ(ran(), ran_before) << "a handler ran on a raw control byte";
+  EXPECT_EQ(ran(), ran_before + (libfcgi ? 1 : 0)) << "a handler ran on a raw control byte";
   reply = direct(fcgi::params_for("GET", "/api/test/inspect&a%0D%0Ab&%01%02%7F&%09"));
   EXPECT_EQ(reply.status, 200) << reply.head;
   const auto seen = nlohmann::json::parse(reply.body, nullptr, false);
@@ -238,8 +247,12 @@ TEST_F(Hostile, OnlyOverRawFastcgi) {
   odd.push_back({"A=B", "equals in name"});
   odd.push_back({"HTTP_USER_AGENT", "\r\n\x01\xff"});
   reply = direct(odd);
-  EXPECT_EQ(reply.status, 200) << reply.head;
-  EXPECT_EQ(reply.body, "5");
+  if (libfcgi) {  // Origin "a\0b" arrives as "a": another site's page, refused
+    EXPECT_EQ(reply.status, 403) << reply.head;
+  } else {
+    EXPECT_EQ(reply.status, 200) << reply.head;
+    EXPECT_EQ(reply.body, "5");
+  }
   expect_still_serving();
 }
 
@@ -261,13 +274,7 @@ TEST_F(Hostile, MalformedFastcgiCostsOnlyItsConnection) {
     other.send(bytes.substr(0, 20));
     return std::make_pair(std::move(other), bytes.substr(20));
   };
-  std::string cve = fcgi::begin(1);
-  std::string pair;
-  pair += "\xff\xff\xff\xfe\x7f\xff\xff\xfe";  // name and value length 0x7ffffffe (high bit set)
-  pair += std::string(64, 'A');
-  cve += fcgi::stream(fcgi::kParams, 1, pair);
-  for (int i = 0; i < 16; ++i) cve += fcgi::record(fcgi::kParams, 1, std::string(65535, 'B'));  // ~1 MiB
-  cve += fcgi::record(fcgi::kParams, 1, {});
+  const std::string cve = fcgi::cve_2025_23016_request();
   const std::vector<std::pair<std::string, std::string>> attacks = {
       {"version 2", fcgi::raw_record(2, fcgi::kBegin, 1, 8, 0, std::string("\0\1\0\0\0\0\0\0", 8))},
       {"version 0", fcgi::raw_record(0, fcgi::kParams, 1, 0, 0, "")},
@@ -292,7 +299,15 @@ TEST_F(Hostile, MalformedFastcgiCostsOnlyItsConnection) {
       {"garbage", std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
   };
   for (const auto& [name, bytes] : attacks) {
-    const bool closes_at_once = name.find("truncated") == std::string::npos;
+    // engine = "libfcgi": Debian's libfcgi aborts the process on it; the master replaces the
+    // worker (LibfcgiEngine.CvePatternAbortsTheWorkerAndTheMasterReplacesIt). Here, without one, nothing would.
+    if (expected_engine() == "libfcgi" && name.starts_with("CVE")) continue;
+    // libfcgi waits for more on these (a PARAMS stream without its end; a STDIN record or a
+    // second BEGIN read as the end of an empty PARAMS, then a 400 for want of STDIN) until read_timeout.
+    const bool waits_under_libfcgi =
+        name.starts_with("PARAMS past") || name.starts_with("STDIN before") || name.starts_with("BEGIN twice");
+    const bool closes_at_once =
+        name.find("truncated") == std::string::npos && !(expected_engine() == "libfcgi" && waits_under_libfcgi);
     // A connection stalled mid-request longer than read_timeout is closed too: for the
     // slow cases the concurrent request starts after the attack.
     auto [other, rest] = closes_at_once ? begin_other() : std::make_pair(FcgiSocket(), std::string());

@@ -381,6 +381,7 @@ TEST(UpgradeSocketActivated, ThreeUpgradesKeepThePidAndSystemdsSocket) {
   std::vector<std::string> argv{activate.string(),    "-l", socket.string(),   "-E",
                                 "CPPAPI_PROCESSES=2", "-E", "CPPAPI_THREADS=2"};
   if (::geteuid() == 0) argv.insert(argv.end(), {"-E", "CPPAPI_USER=root"});
+  argv.insert(argv.end(), {"-E", "CPPAPI_ENGINE=" + expected_engine()});  // only what -E names reaches cppapi
   argv.push_back(link.string());
   Process cppapi(argv, dir / "cppapi.log", {{}, dir.path()});
   ASSERT_TRUE(wait_for_unix_socket(socket)) << cppapi.log();

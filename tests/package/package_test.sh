@@ -22,6 +22,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The binary links the distro's libfcgi (engine = "libfcgi"): dpkg-shlibdeps must have declared it.
+depends=$(dpkg-deb -f "$deb" Depends)
+[[ $depends == *libfcgi0ldbl* ]] || fail "Depends does not name libfcgi0ldbl: $depends"
+
 # policy-rc.d: a package install must not start anything here either way.
 DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i"; }
 dpkg-query -W -f='${Status}\n' cppapi | grep -qx 'install ok installed' || fail "not installed"

@@ -69,5 +69,20 @@ TEST(Config, SettingsFromText) {
   EXPECT_THROW(apply_setting(settings, "nonsense", "1"), std::invalid_argument);
 }
 
+TEST(Config, EngineIsEventUnlessLibfcgiIsAsked) {
+  Settings settings;
+  EXPECT_EQ(settings.engine, Engine::kEvent);
+  apply_setting(settings, "engine", "libfcgi");
+  EXPECT_EQ(settings.engine, Engine::kLibfcgi);
+  apply_setting(settings, "engine", "event");
+  EXPECT_EQ(settings.engine, Engine::kEvent);
+  try {
+    apply_setting(settings, "engine", "fcgi");
+    ADD_FAILURE() << "engine fcgi was taken";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_STREQ(error.what(), "engine: expected event or libfcgi, got \"fcgi\"");
+  }
+}
+
 }  // namespace
 }  // namespace cppapi

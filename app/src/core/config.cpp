@@ -93,6 +93,15 @@ const std::vector<SettingKey> kKeys = {
      [](Settings& s, std::string_view v) { s.processes = as_int(v, 0, 1024); }},
     {"threads", "threads accepting requests in each process", false,
      [](Settings& s, std::string_view v) { s.threads = as_int(v, 1, 1024); }},
+    {"engine", "event (cppAPI's own FastCGI, the default) or libfcgi (libfcgi's FCGX_Accept_r; docs/engine.md)", false,
+     [](Settings& s, std::string_view v) {
+       if (v == "event")
+         s.engine = Engine::kEvent;
+       else if (v == "libfcgi")
+         s.engine = Engine::kLibfcgi;
+       else
+         bad_value(v, "event or libfcgi");
+     }},
     {"backlog", "length of the listen queue", false,
      [](Settings& s, std::string_view v) { s.backlog = as_int(v, 1, 65535); }},
     {"shutdown_timeout", "seconds a stop waits for requests in flight", false,

@@ -7,11 +7,15 @@
 
 namespace cppapi {
 
+/// Who speaks FastCGI: cppAPI's own epoll engine, or libfcgi's FCGX_Accept_r (docs/engine.md).
+enum class Engine { kEvent, kLibfcgi };
+
 /// Everything a run can be told, from flags or a config file (same names).
 struct Settings {
   std::string listen;  ///< "unix:/run/cppapi/cppapi.sock" or "127.0.0.1:9000"
   int processes = 0;   ///< workers under a master; 0: serve in this process
   int threads = 4;     ///< accepting threads per process
+  Engine engine = Engine::kEvent;
   int backlog = 1024;  ///< listen queue length
   std::string prefix = "/api/";
   std::string socket_mode = "0660";

@@ -12,6 +12,7 @@
 
 #include "core/log.hpp"
 #include "dispatch/dispatcher.hpp"
+#include "fastcgi/libfcgi_engine.hpp"
 #include "fastcgi/responder.hpp"
 #include "process/retire_channel.hpp"
 #include "process/signals.hpp"
@@ -32,7 +33,8 @@ constexpr int kRetireCheckMs = 100;
 }
 
 /// Waits for SIGTERM/SIGINT or the responder retiring by itself; SIGUSR1 reopens the log.
-void serve_until_stop(const FcgiResponder& responder, bool has_master) {
+template <class Responder>
+void serve_until_stop(const Responder& responder, bool has_master) {
   while (!responder.stopping()) {
     const int signal_number = wait_for_signal(kRetireCheckMs);
     if (signal_number == SIGTERM || signal_number == SIGINT) {
@@ -59,28 +61,18 @@ bool told_to_stop_while_starting() {
   return sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT);
 }
 
-}  // namespace
-
-int run_worker(const Settings& settings, const Registry& registry, int listen_fd, const WorkerLinks& links) {
-  reset_signals_in_forked_children();
-  if (cppapi_test_worker_starting) cppapi_test_worker_starting();
-  // glibc gives each thread its own malloc arena; a request allocates a few small
-  // blocks, so two arenas serve T threads without contention and save their pages.
-  ::mallopt(M_ARENA_MAX, 2);
-  const Dispatcher dispatcher(registry, settings);
-  if (told_to_stop_while_starting()) {
-    spdlog::info("stopped before serving: told to stop while starting");
-    return 0;
-  }
+/// Runs one engine (FcgiResponder or LibfcgiResponder: the same interface) until a stop.
+template <class Responder>
+int serve_with(const Settings& settings, const Dispatcher& dispatcher, int listen_fd, const WorkerLinks& links) {
   const int notice_fd = links.retire_notice_fd;
-  std::optional<FcgiResponder> responder;
+  std::optional<Responder> responder;
   start_threads_with_clean_signals([&] {
     responder.emplace(dispatcher, ResponderOptions::from(settings), listen_fd, [notice_fd](RetireReason reason) {
       spdlog::info("retiring: {}; finishing requests in flight", describe(reason));
       send_retire_notice(notice_fd, reason);
     });
   });
-  send_ready_notice(notice_fd);  // the threads run and the listening socket is in their epoll set
+  send_ready_notice(notice_fd);  // the threads run and accept on the listening socket
   serve_until_stop(*responder, notice_fd >= 0);
   responder->request_stop();
   if (links.stop_listening) links.stop_listening();
@@ -94,6 +86,23 @@ int run_worker(const Settings& settings, const Registry& registry, int listen_fd
   }
   spdlog::info("stopped after {} requests", responder->served());
   return 0;
+}
+
+}  // namespace
+
+int run_worker(const Settings& settings, const Registry& registry, int listen_fd, const WorkerLinks& links) {
+  reset_signals_in_forked_children();
+  if (cppapi_test_worker_starting) cppapi_test_worker_starting();
+  // glibc gives each thread its own malloc arena; a request allocates a few small
+  // blocks, so two arenas serve T threads without contention and save their pages.
+  ::mallopt(M_ARENA_MAX, 2);
+  const Dispatcher dispatcher(registry, settings);
+  if (told_to_stop_while_starting()) {
+    spdlog::info("stopped before serving: told to stop while starting");
+    return 0;
+  }
+  if (settings.engine == Engine::kLibfcgi) return serve_with<LibfcgiResponder>(settings, dispatcher, listen_fd, links);
+  return serve_with<FcgiResponder>(settings, dispatcher, listen_fd, links);
 }
 
 }  // namespace cppapi
