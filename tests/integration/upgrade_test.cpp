@@ -368,6 +368,45 @@ TEST_F(UpgradeWithShortStartTimeout, NewWorkersNotReadyInTimeLeaveThePreviousOne
   EXPECT_EQ(count_of(cppapi_->log(), "stopped before serving"), 2u);
 }
 
+class UpgradeWithStartTimeout2 : public Upgrade {
+ protected:
+  UpgradeWithStartTimeout2() { extra_args_ = {"--start-timeout", "2"}; }
+};
+
+// Review (fails before the fix): a reload (SIGHUP) while an upgrade's handover is pending.
+// The upgrade's new workers (slow3000) are still starting when the reload starts a third
+// generation; that one is not ready within start_timeout, so the reload fails. Expected:
+// only the workers that served before the upgrade remain (2), answering AAAAAAAA. Actual:
+// fail_handover() clears `outdated` on the previous generation AND on the upgrade's
+// not-yet-ready generation, so 4 workers of two binaries serve on, with nobody to retire
+// the surplus (retire_surplus() was removed).
+TEST_F(UpgradeWithStartTimeout2, AReloadDuringAPendingHandoverThatFailsLeavesOneGeneration) {
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-slow", "BBBBBBBB", "slow3000"));
+  expected_crash_lines_ = {"killed by SIGABRT"};  // not expected; keeps TearDown quiet if any
+  VersionLoad load(nginx_->url("/api/test/version"), 2);
+  ASSERT_TRUE(load.wait_for(20)) << load.failures();
+  const std::map<pid_t, std::string> before = with_start_times(workers());
+  point(link_, dir_ / "cppapi-slow");
+  cppapi_->signal(SIGUSR2);
+  ASSERT_TRUE(wait_until([&] { return cppapi_->log().find("master: running") != std::string::npos; }, 20s))
+      << "the upgrade did not exec";
+  cppapi_->signal(SIGHUP);  // the upgrade's new workers sleep 3 s: its handover is pending
+  ASSERT_TRUE(wait_until([&] { return count_of(cppapi_->log(), "failed") >= 1; }, 20s)) << "nothing failed";
+  std::this_thread::sleep_for(4s);  // the upgrade's workers wake (3 s) and would serve
+  for (const std::string& line : grep_lines(cppapi_->log(), {"master:"})) std::cout << line << "\n";
+  const std::set<pid_t> now = workers();
+  std::cout << "workers now: " << now.size() << "\n";
+  EXPECT_EQ(now.size(), 2u) << "two generations serve";
+  for (const auto& [pid, start_time] : before)
+    EXPECT_TRUE(same_process_alive(pid, start_time)) << "previous worker " << pid << " stopped";
+  ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  load.stop();
+  std::cout << "answers:";
+  for (const auto& [answer, count] : load.answers()) std::cout << " " << answer << "=" << count;
+  std::cout << "\n";
+  EXPECT_EQ(load.answers().count("BBBBBBBB"), 0u) << "a worker of the failed generation serves";
+}
+
 // systemd's socket (fd 3, LISTEN_FDS) goes on to the new binary; the PID systemd watches stays.
 TEST(UpgradeSocketActivated, ThreeUpgradesKeepThePidAndSystemdsSocket) {
   const fs::path activate = "/usr/bin/systemd-socket-activate";
