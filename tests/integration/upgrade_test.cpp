@@ -407,6 +407,38 @@ TEST_F(UpgradeWithStartTimeout2, AReloadDuringAPendingHandoverThatFailsLeavesOne
   EXPECT_EQ(load.answers().count("BBBBBBBB"), 0u) << "a worker of the failed generation serves";
 }
 
+class UpgradeWithShortStartTimeoutAndMaxRequests : public Upgrade {
+ protected:
+  UpgradeWithShortStartTimeoutAndMaxRequests() { extra_args_ = {"--start-timeout", "1", "--max-requests", "3000"}; }
+};
+
+// Review (fails before the fix): after an upgrade that fails after exec, the previous workers
+// serve on, but their retire channel is the previous image's pipe, whose read end exec()
+// closed. A previous worker that reaches max_requests tells nobody: the master takes its
+// exit for a crash ("exited with status 0; starting a new one") and starts no successor
+// while it drains, instead of "retiring (...); starting its successor".
+TEST_F(UpgradeWithShortStartTimeoutAndMaxRequests, PreviousWorkersStillAnnounceTheirRetirementAfterAFailedUpgrade) {
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-slow", "BBBBBBBB", "slow3000"));
+  const std::map<pid_t, std::string> before = with_start_times(workers());
+  ASSERT_TRUE(upgrade_fails_after_exec(dir_ / "cppapi-slow")) << "no failure logged";
+  ASSERT_NO_FATAL_FAILURE(expect_only_the_previous_workers(before));
+  const std::size_t lines_before = cppapi_->log().size();
+  VersionLoad load(nginx_->url("/api/test/version"), 4);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string recent = cppapi_->log().substr(lines_before);
+        return count_of(recent, "retiring (") + count_of(recent, "starting a new one") >= 1;
+      },
+      60s))
+      << "no previous worker reached max_requests";
+  std::this_thread::sleep_for(500ms);
+  load.stop();
+  const std::string recent = cppapi_->log().substr(lines_before);
+  for (const std::string& line : grep_lines(recent, {"master:"})) std::cout << line << "\n";
+  EXPECT_EQ(count_of(recent, "starting a new one"), 0u) << "a retirement taken for a crash";
+  EXPECT_GE(count_of(recent, "starting its successor"), 1u);
+}
+
 // systemd's socket (fd 3, LISTEN_FDS) goes on to the new binary; the PID systemd watches stays.
 TEST(UpgradeSocketActivated, ThreeUpgradesKeepThePidAndSystemdsSocket) {
   const fs::path activate = "/usr/bin/systemd-socket-activate";
