@@ -3,6 +3,7 @@
 # an unprivileged user (nobody) watches /proc/net/unix during a SIGUSR2 and talks FastCGI to
 # the trial's worker on its "private" abstract socket. Exits 1 if it got through.
 # Usage (as root): tests/review/trial_socket_race.sh build/cppapi   (the script dir must be readable by nobody)
+# Registered in ctest as Upgrade.TrialWorkerUnreachableByOtherUsers (label integration).
 set -u
 bin=${1:?binary}
 d=$(mktemp -d /tmp/cppapi-race.XXXXXX); chmod 0700 "$d"
@@ -19,6 +20,8 @@ echo "--- snoop (as nobody):"; cat "$d/snoop.out"
 echo "--- master log:"; grep -E "upgrade|trial|master:" "$d/cppapi.log" | tail -n 12
 kill -TERM $master; wait $master
 status=0
+if (( $(id -u) != 0 )); then echo "FAIL: run as root (the master starts workers as www-data)"; status=1; fi
+if ! grep -q "upgraded in place" "$d/cppapi.log"; then echo "FAIL: no upgrade succeeded: nothing was tried"; status=1; fi
 if grep -q CONNECTED "$d/snoop.out"; then echo "FAIL: an unprivileged user reached the upgrade trial's worker"; status=1; fi
 rm -rf "$d"
 exit $status

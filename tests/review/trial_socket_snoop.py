@@ -1,5 +1,5 @@
 # Runs as an unprivileged user: connects to every new abstract unix listening socket it sees
-# in /proc/net/unix and sends one FastCGI request; prints any reply.
+# (and every new path one) in /proc/net/unix and sends one FastCGI request; prints any reply.
 import socket, struct, sys, time, os
 def rec(t, rid, content):
     return struct.pack('>BBHHBx', 1, t, rid, len(content), 0) + content
@@ -14,8 +14,8 @@ def listening_abstract():
     out = set()
     for line in open('/proc/net/unix').read().splitlines()[1:]:
         f = line.split()
-        if len(f) >= 8 and f[7].startswith('@') and f[5] == '01' and f[3] == '00010000':
-            out.add(f[7][1:])
+        if len(f) >= 8 and (f[7][:1] == '@' or 'cppapi' in f[7]) and f[5] == '01' and f[3] == '00010000':
+            out.add(f[7])
     return out
 seen = listening_abstract()
 print('uid', os.getuid(), 'watching; existing', len(seen), flush=True)
@@ -26,14 +26,14 @@ while time.time() < end:
         try:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.settimeout(5)
-            s.connect('\0' + name)
+            s.connect('\0' + name[1:] if name.startswith('@') else name)
             s.sendall(req)
             data = b''
             while True:
                 chunk = s.recv(65536)
                 if not chunk: break
                 data += chunk
-            print('CONNECTED to @%s as uid %d, reply %d bytes:' % (name, os.getuid(), len(data)), data[8:200], flush=True)
+            print('CONNECTED to %s as uid %d, reply %d bytes:' % (name, os.getuid(), len(data)), data[8:200], flush=True)
         except Exception as e:
-            print('@%s: %r' % (name, e), flush=True)
+            print('%s: %r' % (name, e), flush=True)
     time.sleep(0.001)
