@@ -407,6 +407,41 @@ TEST_F(UpgradeWithStartTimeout2, AReloadDuringAPendingHandoverThatFailsLeavesOne
   EXPECT_EQ(load.answers().count("BBBBBBBB"), 0u) << "a worker of the failed generation serves";
 }
 
+class UpgradeWithStartTimeout6 : public Upgrade {
+ protected:
+  UpgradeWithStartTimeout6() { extra_args_ = {"--start-timeout", "6"}; }
+};
+
+// A second SIGUSR2 while the first upgrade's new workers are still starting is refused with
+// one line; the pending upgrade completes, and one generation (2 workers) serves.
+TEST_F(UpgradeWithStartTimeout6, ASecondUpgradeDuringAPendingHandoverIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-slow", "BBBBBBBB", "slow3000"));
+  const std::set<pid_t> before = workers();
+  point(link_, dir_ / "cppapi-slow");
+  cppapi_->signal(SIGUSR2);
+  ASSERT_TRUE(wait_until([&] { return cppapi_->log().find("master: running") != std::string::npos; }, 20s))
+      << "the upgrade did not exec";
+  cppapi_->signal(SIGUSR2);  // the new workers sleep 3 s: the handover is pending
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return count_of(cppapi_->log(),
+                        "master: upgrade refused: a reload/upgrade is still being handed over; send SIGUSR2 again "
+                        "when it is done") == 1;
+      },
+      5s))
+      << "the second SIGUSR2 was not refused";
+  ASSERT_TRUE(wait_until([&] { return count_of(cppapi_->log(), "master: upgraded in place") == 1; }, 20s));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::set<pid_t> now = workers();
+        return now.size() == 2 && std::all_of(before.begin(), before.end(), [](pid_t w) { return pid_gone(w); });
+      },
+      20s))
+      << "the previous workers remain";
+  EXPECT_EQ(answer(), "BBBBBBBB");
+  EXPECT_EQ(count_of(cppapi_->log(), "master: running"), 1u) << "a second exec";
+}
+
 class UpgradeWithShortStartTimeoutAndMaxRequests : public Upgrade {
  protected:
   UpgradeWithShortStartTimeoutAndMaxRequests() { extra_args_ = {"--start-timeout", "1", "--max-requests", "3000"}; }
