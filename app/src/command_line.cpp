@@ -63,7 +63,7 @@ struct ServePlan {
 int serve_on(ServePlan plan, const Registry& registry, std::string_view how) {
   const Settings& settings = plan.settings;
   if (upgrade_trial())  // started by a master's SIGUSR2 to try this binary: all went well up to here
-    return settings.processes > 0 ? run_trial_worker(settings, registry, plan.identity) : 0;
+    return settings.processes > 0 ? run_trial_worker(settings, registry, plan.identity, plan.listen_fd) : 0;
   const PeerAllowList peers = PeerAllowList::from(settings.allow_from, std::getenv("FCGI_WEB_SERVER_ADDRS"));
   if (!peers.allows_all()) spdlog::info("cppapi: TCP connections accepted from {} only", peers.describe());
   const std::string shape = settings.processes > 0

@@ -594,6 +594,8 @@ TEST(StatusNotify, ReadyStatusReloadingStoppingAndWatchdog) {
   ASSERT_TRUE(reloading);
   EXPECT_TRUE(std::regex_search(*reloading, std::regex("MONOTONIC_USEC=[0-9]+"))) << *reloading;
   EXPECT_TRUE(receiver.wait_for("READY=1"));
+  // READY=1 says the reload is done: the new workers serve (not just that it began).
+  EXPECT_THAT(cppapi.log(), HasSubstr("master: reloaded:"));
 
   cppapi.process().signal(SIGTERM);
   EXPECT_TRUE(receiver.wait_for("STOPPING=1"));

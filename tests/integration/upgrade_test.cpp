@@ -368,6 +368,112 @@ TEST_F(UpgradeWithShortStartTimeout, NewWorkersNotReadyInTimeLeaveThePreviousOne
   EXPECT_EQ(count_of(cppapi_->log(), "stopped before serving"), 2u);
 }
 
+class UpgradeWithStartTimeout2 : public Upgrade {
+ protected:
+  UpgradeWithStartTimeout2() { extra_args_ = {"--start-timeout", "2"}; }
+};
+
+// Review (fails before the fix): a reload (SIGHUP) while an upgrade's handover is pending.
+// The upgrade's new workers (slow3000) are still starting when the reload starts a third
+// generation; that one is not ready within start_timeout, so the reload fails. Expected:
+// only the workers that served before the upgrade remain (2), answering AAAAAAAA. Actual:
+// fail_handover() clears `outdated` on the previous generation AND on the upgrade's
+// not-yet-ready generation, so 4 workers of two binaries serve on, with nobody to retire
+// the surplus (retire_surplus() was removed).
+TEST_F(UpgradeWithStartTimeout2, AReloadDuringAPendingHandoverThatFailsLeavesOneGeneration) {
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-slow", "BBBBBBBB", "slow3000"));
+  expected_crash_lines_ = {"killed by SIGABRT"};  // not expected; keeps TearDown quiet if any
+  VersionLoad load(nginx_->url("/api/test/version"), 2);
+  ASSERT_TRUE(load.wait_for(20)) << load.failures();
+  const std::map<pid_t, std::string> before = with_start_times(workers());
+  point(link_, dir_ / "cppapi-slow");
+  cppapi_->signal(SIGUSR2);
+  ASSERT_TRUE(wait_until([&] { return cppapi_->log().find("master: running") != std::string::npos; }, 20s))
+      << "the upgrade did not exec";
+  cppapi_->signal(SIGHUP);  // the upgrade's new workers sleep 3 s: its handover is pending
+  ASSERT_TRUE(wait_until([&] { return count_of(cppapi_->log(), "failed") >= 1; }, 20s)) << "nothing failed";
+  std::this_thread::sleep_for(4s);  // the upgrade's workers wake (3 s) and would serve
+  for (const std::string& line : grep_lines(cppapi_->log(), {"master:"})) std::cout << line << "\n";
+  const std::set<pid_t> now = workers();
+  std::cout << "workers now: " << now.size() << "\n";
+  EXPECT_EQ(now.size(), 2u) << "two generations serve";
+  for (const auto& [pid, start_time] : before)
+    EXPECT_TRUE(same_process_alive(pid, start_time)) << "previous worker " << pid << " stopped";
+  ASSERT_TRUE(load.wait_for(50)) << load.failures();
+  load.stop();
+  std::cout << "answers:";
+  for (const auto& [answer, count] : load.answers()) std::cout << " " << answer << "=" << count;
+  std::cout << "\n";
+  EXPECT_EQ(load.answers().count("BBBBBBBB"), 0u) << "a worker of the failed generation serves";
+}
+
+class UpgradeWithStartTimeout6 : public Upgrade {
+ protected:
+  UpgradeWithStartTimeout6() { extra_args_ = {"--start-timeout", "6"}; }
+};
+
+// A second SIGUSR2 while the first upgrade's new workers are still starting is refused with
+// one line; the pending upgrade completes, and one generation (2 workers) serves.
+TEST_F(UpgradeWithStartTimeout6, ASecondUpgradeDuringAPendingHandoverIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-slow", "BBBBBBBB", "slow3000"));
+  const std::set<pid_t> before = workers();
+  point(link_, dir_ / "cppapi-slow");
+  cppapi_->signal(SIGUSR2);
+  ASSERT_TRUE(wait_until([&] { return cppapi_->log().find("master: running") != std::string::npos; }, 20s))
+      << "the upgrade did not exec";
+  cppapi_->signal(SIGUSR2);  // the new workers sleep 3 s: the handover is pending
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return count_of(cppapi_->log(),
+                        "master: upgrade refused: a reload/upgrade is still being handed over; send SIGUSR2 again "
+                        "when it is done") == 1;
+      },
+      5s))
+      << "the second SIGUSR2 was not refused";
+  ASSERT_TRUE(wait_until([&] { return count_of(cppapi_->log(), "master: upgraded in place") == 1; }, 20s));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::set<pid_t> now = workers();
+        return now.size() == 2 && std::all_of(before.begin(), before.end(), [](pid_t w) { return pid_gone(w); });
+      },
+      20s))
+      << "the previous workers remain";
+  EXPECT_EQ(answer(), "BBBBBBBB");
+  EXPECT_EQ(count_of(cppapi_->log(), "master: running"), 1u) << "a second exec";
+}
+
+class UpgradeWithShortStartTimeoutAndMaxRequests : public Upgrade {
+ protected:
+  UpgradeWithShortStartTimeoutAndMaxRequests() { extra_args_ = {"--start-timeout", "1", "--max-requests", "3000"}; }
+};
+
+// Review (fails before the fix): after an upgrade that fails after exec, the previous workers
+// serve on, but their retire channel is the previous image's pipe, whose read end exec()
+// closed. A previous worker that reaches max_requests tells nobody: the master takes its
+// exit for a crash ("exited with status 0; starting a new one") and starts no successor
+// while it drains, instead of "retiring (...); starting its successor".
+TEST_F(UpgradeWithShortStartTimeoutAndMaxRequests, PreviousWorkersStillAnnounceTheirRetirementAfterAFailedUpgrade) {
+  ASSERT_NO_FATAL_FAILURE(copy_with_mark(dir_ / "cppapi-slow", "BBBBBBBB", "slow3000"));
+  const std::map<pid_t, std::string> before = with_start_times(workers());
+  ASSERT_TRUE(upgrade_fails_after_exec(dir_ / "cppapi-slow")) << "no failure logged";
+  ASSERT_NO_FATAL_FAILURE(expect_only_the_previous_workers(before));
+  const std::size_t lines_before = cppapi_->log().size();
+  VersionLoad load(nginx_->url("/api/test/version"), 4);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string recent = cppapi_->log().substr(lines_before);
+        return count_of(recent, "retiring (") + count_of(recent, "starting a new one") >= 1;
+      },
+      60s))
+      << "no previous worker reached max_requests";
+  std::this_thread::sleep_for(500ms);
+  load.stop();
+  const std::string recent = cppapi_->log().substr(lines_before);
+  for (const std::string& line : grep_lines(recent, {"master:"})) std::cout << line << "\n";
+  EXPECT_EQ(count_of(recent, "starting a new one"), 0u) << "a retirement taken for a crash";
+  EXPECT_GE(count_of(recent, "starting its successor"), 1u);
+}
+
 // systemd's socket (fd 3, LISTEN_FDS) goes on to the new binary; the PID systemd watches stays.
 TEST(UpgradeSocketActivated, ThreeUpgradesKeepThePidAndSystemdsSocket) {
   const fs::path activate = "/usr/bin/systemd-socket-activate";

@@ -92,7 +92,8 @@ class ProcessMaster {
         listen_fd_(setup.listen_fd),
         opened_(setup.opened),
         reload_(std::move(setup.reload)),
-        upgrade_(std::move(setup.upgrade)) {}
+        upgrade_(std::move(setup.upgrade)),
+        retire_channel_(take_inherited_retire_channel()) {}
 
   int run();
 
@@ -117,6 +118,7 @@ class ProcessMaster {
   void finish_handover();
   void fail_handover(const std::string& why);
   void check_handover_deadline();
+  void retire_surplus();
   void reopen_logs();
   void kill_overdue();
   int wait_for_signal(siginfo_t& info) const;
@@ -159,10 +161,11 @@ int ProcessMaster::run() {
     if (signal_number == SIGHUP) {
       if (status_) status_->notify_reloading();  // status hook
       reload();
-      if (status_) status_->notify_ready();  // status hook
+      if (status_ && !handover_) status_->notify_ready();  // status hook; else once the handover ends
     }
     if (signal_number == SIGUSR1) reopen_logs();
     if (signal_number == SIGUSR2) upgrade();
+    take_worker_notices();  // a ready notice that came in time must count before the deadline does
     check_handover_deadline();
     kill_overdue();
     if (status_) status_->tick();  // status hook
@@ -316,8 +319,24 @@ void ProcessMaster::reload() {
 /// New generation first; the previous one stops accepting only once every new worker
 /// said it accepts (finish_handover), so the socket is never unserved, and a new
 /// generation that cannot serve (fail_handover) leaves the previous one serving.
+///
+/// A handover while another is pending (a SIGHUP before the new workers were all ready):
+/// that pending generation never served as the pool; it stops now, and the committed one
+/// (`outdated`) stays the one to go back to, with the settings it was started with.
 void ProcessMaster::begin_handover(Handover::Cause cause, Settings previous_settings,
                                    WorkerIdentity previous_identity) {
+  if (handover_) {
+    int stopped = 0;
+    for (Worker& worker : workers_)
+      if (!worker.retiring && !worker.outdated) {
+        retire(worker);
+        ++stopped;
+      }
+    spdlog::warn("master: the pending handover is replaced: its {} new workers are stopped", stopped);
+    previous_settings = std::move(handover_->previous_settings);
+    previous_identity = std::move(handover_->previous_identity);
+    cause = Handover::Cause::kReload;  // a failure goes back to the committed generation's settings
+  }
   for (Worker& worker : workers_)
     if (!worker.retiring) worker.outdated = true;
   handover_ = Handover{cause, Clock::now() + milliseconds(settings_.start_timeout_ms), std::move(previous_settings),
@@ -347,6 +366,7 @@ void ProcessMaster::finish_handover() {
   else
     spdlog::info("master: reloaded: {} new workers ready with {} threads; {} old ones finish their requests and stop",
                  active_workers(), settings_.threads, stopping);
+  if (status_ && handover_->cause == Handover::Cause::kReload) status_->notify_ready();  // status hook
   handover_.reset();
 }
 
@@ -370,8 +390,22 @@ void ProcessMaster::fail_handover(const std::string& why) {
     settings_ = std::move(handover_->previous_settings);
     identity_ = std::move(handover_->previous_identity);
     spdlog::error("master: reload failed, the previous workers keep serving with the previous settings: {}", why);
+    if (status_) status_->notify_ready();  // status hook: serving as before
   }
   handover_.reset();
+  retire_surplus();
+}
+
+/// Safety net: never more than `processes` workers serving (the newest ones go).
+void ProcessMaster::retire_surplus() {
+  int surplus = active_workers() - settings_.processes;
+  for (auto worker = workers_.rbegin(); worker != workers_.rend() && surplus > 0; ++worker) {
+    if (worker->retiring || worker->outdated) continue;
+    spdlog::warn("master: {} workers serve, {} wanted: worker {} stops", active_workers(), settings_.processes,
+                 worker->pid);
+    retire(*worker);
+    --surplus;
+  }
 }
 
 void ProcessMaster::check_handover_deadline() {
@@ -447,9 +481,14 @@ void ProcessMaster::upgrade() {
     spdlog::warn("master: upgrade refused, the running workers stay: no listener to hand over");
     return;
   }
+  if (handover_) {
+    spdlog::warn(
+        "master: upgrade refused: a reload/upgrade is still being handed over; send SIGUSR2 again when it is done");
+    return;
+  }
   spdlog::info("master: SIGUSR2: trying {} before upgrading to it", upgrade_path());
   std::string version;
-  const std::string why = try_new_binary(upgrade_, version);
+  const std::string why = try_new_binary(upgrade_, version, milliseconds(settings_.start_timeout_ms));
   if (!why.empty()) {
     spdlog::error("master: upgrade refused, the running workers stay: {}", why);
     return;
@@ -461,7 +500,7 @@ void ProcessMaster::upgrade() {
   if (status_) status_->notify_reloading();  // status hook
   spdlog::default_logger()->flush();
   // exec() ends the status thread and closes its listener; the new image opens its own.
-  const std::string failed = exec_new_binary(upgrade_, pids);
+  const std::string failed = exec_new_binary(upgrade_, pids, retire_channel_.ends());
   spdlog::error("master: upgrade refused, the running workers stay: exec {}: {}", upgrade_path(), failed);
   if (status_) status_->notify_ready();  // status hook
 }

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace cppapi {
 namespace {
@@ -37,6 +38,21 @@ RetireChannel::RetireChannel() {
     throw std::runtime_error(std::string("retire channel: pipe: ") + std::strerror(errno));
   read_fd_ = ends[0];
   write_fd_ = ends[1];
+  wake_this_process_on_input(read_fd_);
+}
+
+RetireChannel::RetireChannel(std::pair<int, int> ends) {
+  if (ends.first < 0 || ends.second < 0 || ::fcntl(ends.first, F_GETFD) < 0 || ::fcntl(ends.second, F_GETFD) < 0) {
+    RetireChannel fresh;
+    std::swap(read_fd_, fresh.read_fd_);
+    std::swap(write_fd_, fresh.write_fd_);
+    return;
+  }
+  read_fd_ = ends.first;
+  write_fd_ = ends.second;
+  ::fcntl(read_fd_, F_SETFD, FD_CLOEXEC);
+  ::fcntl(write_fd_, F_SETFD, FD_CLOEXEC);
+  ::fcntl(write_fd_, F_SETFL, ::fcntl(write_fd_, F_GETFL) | O_NONBLOCK);
   wake_this_process_on_input(read_fd_);
 }
 

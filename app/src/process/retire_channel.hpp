@@ -8,6 +8,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <utility>
 #include <vector>
 
 #include "core/retire_reason.hpp"
@@ -26,6 +27,10 @@ class RetireChannel {
   /// A pipe whose read end signals this process with retire_notice_signal(). Throws
   /// std::runtime_error if the pipe cannot be made.
   RetireChannel();
+  /// The channel of the image before an upgrade's exec() (inherited_retire_channel()),
+  /// taken over as is: the previous workers keep writing to it. A new pipe if `ends` is
+  /// {-1, -1}.
+  explicit RetireChannel(std::pair<int, int> ends);
   ~RetireChannel();
   RetireChannel(const RetireChannel&) = delete;
   RetireChannel& operator=(const RetireChannel&) = delete;
@@ -34,6 +39,8 @@ class RetireChannel {
   int worker_end() const { return write_fd_; }
   /// In a forked worker: the master's end is none of its business.
   void close_master_end();
+  /// Both ends, {read, write}, for an upgrade's exec() to keep open.
+  std::pair<int, int> ends() const { return {read_fd_, write_fd_}; }
   /// The notices that arrived so far (never blocks).
   std::vector<WorkerNotice> drain();
 

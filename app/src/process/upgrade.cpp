@@ -20,6 +20,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 extern char** environ;
@@ -28,12 +29,13 @@ namespace cppapi {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kCheckTimeout = std::chrono::seconds(10);
+constexpr auto kCheckTimeout = std::chrono::milliseconds(10000);  // --version; the trial: start_timeout + this
 
 constexpr const char* kInheritedFd = "CPPAPI_INHERITED_FD";
 constexpr const char* kInheritedListen = "CPPAPI_INHERITED_LISTEN";
 constexpr const char* kAdoptedWorkers = "CPPAPI_UPGRADE_WORKERS";
 constexpr const char* kTrial = "CPPAPI_UPGRADE_TRIAL";
+constexpr const char* kRetireFd = "CPPAPI_RETIRE_FD";
 
 std::vector<std::string> saved_argv;
 std::string saved_path;
@@ -68,7 +70,7 @@ std::vector<std::string> environment_with(const std::vector<std::string>& extra)
     const std::string text = *entry;
     const std::string name = text.substr(0, text.find('='));
     if (name == kInheritedFd || name == kInheritedListen || name == kAdoptedWorkers || name == kTrial ||
-        name == "LISTEN_PID" || name == "LISTEN_FDS" || name == "LISTEN_FDNAMES")
+        name == kRetireFd || name == "LISTEN_PID" || name == "LISTEN_FDS" || name == "LISTEN_FDNAMES")
       continue;
     out.push_back(text);
   }
@@ -93,7 +95,7 @@ std::vector<std::string> listener_entries(const UpgradeListener& listener) {
 /// the timeout. Empty when it exited 0; `output` gets what it printed on stdout. An entry
 /// "LISTEN_PID=..." in `env` is made to name the child (systemd's rule for LISTEN_FDS).
 std::string run_check(const std::string& what, std::vector<std::string> argv, std::vector<std::string> env,
-                      int listen_fd, std::string& output) {
+                      int listen_fd, std::string& output, std::chrono::milliseconds timeout = kCheckTimeout) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return what + ": pipe: " + errno_text();
   std::vector<char*> arguments = pointers(argv);
@@ -129,7 +131,7 @@ std::string run_check(const std::string& what, std::vector<std::string> argv, st
     ::_exit(127);
   }
   ::close(out[1]);
-  const auto deadline = Clock::now() + kCheckTimeout;
+  const auto deadline = Clock::now() + timeout;
   int status = 0;
   pid_t done = 0;
   while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 && Clock::now() < deadline) {
@@ -144,7 +146,7 @@ std::string run_check(const std::string& what, std::vector<std::string> argv, st
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
     ::close(out[0]);
-    return what + ": no answer within " + std::to_string(kCheckTimeout.count()) + " s";
+    return what + ": no answer within " + std::to_string(timeout.count() / 1000) + " s";
   }
   char buffer[512];
   ssize_t got;
@@ -167,7 +169,8 @@ void remember_invocation(int argc, char** argv) {
 
 const std::string& upgrade_path() { return saved_path; }
 
-std::string try_new_binary(const UpgradeListener& listener, std::string& version) {
+std::string try_new_binary(const UpgradeListener& listener, std::string& version,
+                           std::chrono::milliseconds start_timeout) {
   const std::string& path = saved_path;
   if (path.empty()) return "the path this process was started from is unknown";
   if (::access(path.c_str(), F_OK) != 0) return path + ": " + errno_text();
@@ -183,14 +186,18 @@ std::string try_new_binary(const UpgradeListener& listener, std::string& version
   if (listener.socket_activated) extra.push_back("LISTEN_PID=0");
   std::string ignored;
   return run_check(path + " (a trial start as this master was started)", argv, environment_with(extra), listener.fd,
-                   ignored);
+                   ignored, start_timeout + kCheckTimeout);
 }
 
-std::string exec_new_binary(const UpgradeListener& listener, const std::vector<pid_t>& workers) {
+std::string exec_new_binary(const UpgradeListener& listener, const std::vector<pid_t>& workers,
+                            std::pair<int, int> retire_channel) {
   std::string pids;
   for (const pid_t pid : workers) pids += (pids.empty() ? "" : ",") + std::to_string(pid);
   std::vector<std::string> extra = listener_entries(listener);
   extra.push_back(std::string(kAdoptedWorkers) + "=" + pids);
+  if (retire_channel.first >= 0 && retire_channel.second >= 0)
+    extra.push_back(std::string(kRetireFd) + "=" + std::to_string(retire_channel.first) + "," +
+                    std::to_string(retire_channel.second));
   if (listener.socket_activated) extra.push_back("LISTEN_PID=" + std::to_string(::getpid()));
   std::vector<std::string> env = environment_with(extra);
   std::vector<std::string> argv = saved_argv;
@@ -198,12 +205,16 @@ std::string exec_new_binary(const UpgradeListener& listener, const std::vector<p
   std::vector<char*> arguments = pointers(argv);
   std::vector<char*> environment = pointers(env);
   // Nothing else of this image crosses exec(): the log file, the status listener, the
-  // retire channel, the scoreboard. Then the listener alone is kept open.
+  // scoreboard. Then the listener and the retire channel alone are kept open: the previous
+  // workers write their notices to that pipe, which the new image reads on.
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-  ::fcntl(listener.fd, F_SETFD, 0);
+  const int kept[] = {listener.fd, retire_channel.first, retire_channel.second};
+  for (const int fd : kept)
+    if (fd >= 0) ::fcntl(fd, F_SETFD, 0);
   ::execve(arguments[0], arguments.data(), environment.data());
   const std::string why = errno_text();
-  ::fcntl(listener.fd, F_SETFD, FD_CLOEXEC);
+  for (const int fd : kept)
+    if (fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   return why;
 }
 
@@ -235,6 +246,18 @@ std::vector<pid_t> take_adopted_workers() {
   }
   ::unsetenv(kAdoptedWorkers);
   return out;
+}
+
+std::pair<int, int> take_inherited_retire_channel() {
+  std::pair<int, int> ends{-1, -1};
+  if (const char* text = std::getenv(kRetireFd)) {
+    const std::string value = text;
+    const std::size_t comma = value.find(',');
+    if (comma != std::string::npos)
+      ends = {std::atoi(value.substr(0, comma).c_str()), std::atoi(value.substr(comma + 1).c_str())};
+  }
+  ::unsetenv(kRetireFd);
+  return ends;
 }
 
 }  // namespace cppapi

@@ -2,8 +2,10 @@
 #pragma once
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cppapi {
@@ -33,9 +35,14 @@ struct UpgradeListener {
 
 /// Empty when the new binary passed both checks; otherwise why not, in one line.
 /// `version` gets the first line the new binary printed for `--version`.
-std::string try_new_binary(const UpgradeListener& listener, std::string& version);
+/// The trial may take `start_timeout` (and a margin) to have its worker ready.
+std::string try_new_binary(const UpgradeListener& listener, std::string& version,
+                           std::chrono::milliseconds start_timeout);
 /// exec()s the new binary in place. Returns (why) only if exec() failed; then nothing changed.
-std::string exec_new_binary(const UpgradeListener& listener, const std::vector<pid_t>& workers);
+/// `retire_channel` (the master's {read, write} ends) stays open across exec(): the
+/// previous workers' notices still reach the new image (take_inherited_retire_channel).
+std::string exec_new_binary(const UpgradeListener& listener, const std::vector<pid_t>& workers,
+                            std::pair<int, int> retire_channel);
 
 /// In the process started by try_new_binary: true (stop where serving would start, exit 0).
 bool upgrade_trial();
@@ -45,5 +52,8 @@ std::optional<UpgradeListener> take_inherited_listener();
 /// The workers of the image before exec_new_binary (children of this process); the
 /// environment entry is removed.
 std::vector<pid_t> take_adopted_workers();
+/// The retire channel exec_new_binary kept open, {read, write}, or {-1, -1}; the
+/// environment entry is removed.
+std::pair<int, int> take_inherited_retire_channel();
 
 }  // namespace cppapi

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
@@ -34,23 +35,41 @@ using std::chrono::milliseconds;
 constexpr milliseconds kPoll{10};
 constexpr milliseconds kStopGrace{5000};
 
-/// A listening unix socket with an abstract name the kernel picks (autobind): no file,
-/// no port, nobody connects to it.
+/// A listening unix socket only this process's user can reach: a path socket in a fresh
+/// 0700 directory (mkdtemp), both removed as soon as the socket listens (the worker only
+/// needs the fd; nobody can connect to it then). Never an abstract socket: those have no
+/// permission checks, any local user could send requests to the new binary's worker.
 int private_listener() {
+  const auto fail = [](const std::string& what) {
+    return std::runtime_error("upgrade trial: private socket: " + what + ": " + std::strerror(errno));
+  };
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp == '/' && std::strlen(tmp) < 64 ? tmp : "/tmp") + "/cppapi-trial.XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) throw fail("mkdtemp " + dir);  // mode 0700, owned by this process's user
+  const std::string path = dir + "/s";  // TMPDIR is at most 63 characters: it fits in sun_path
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(sa_family_t)) != 0 ||
-      ::listen(fd, 1) != 0)
-    throw std::runtime_error(std::string("upgrade trial: private socket: ") + std::strerror(errno));
+  std::memcpy(address.sun_path, path.c_str(), std::min(path.size(), sizeof address.sun_path - 1));
+  const bool ok =
+      fd >= 0 && ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 && ::listen(fd, 1) == 0;
+  const int saved = errno;
+  ::unlink(path.c_str());
+  ::rmdir(dir.c_str());
+  errno = saved;
+  if (!ok) {
+    if (fd >= 0) ::close(fd);
+    throw fail(path);
+  }
   return fd;
 }
 
 [[noreturn]] void run_child(const Settings& settings, const Registry& registry, const WorkerIdentity& identity,
-                            RetireChannel& channel, int listen_fd, pid_t parent) {
+                            RetireChannel& channel, int listen_fd, int production_fd, pid_t parent) {
   int status = 1;
   try {
     channel.close_master_end();
+    if (production_fd >= 0 && production_fd != listen_fd) ::close(production_fd);  // the running master's socket
     if (identity.account) drop_privileges(*identity.account, identity.gid);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the trial killed by its timeout: this goes too
     if (::getppid() != parent) ::_exit(1);
@@ -86,7 +105,8 @@ void stop_worker(pid_t pid) {
 
 }  // namespace
 
-int run_trial_worker(const Settings& settings, const Registry& registry, const WorkerIdentity& identity) {
+int run_trial_worker(const Settings& settings, const Registry& registry, const WorkerIdentity& identity,
+                     int production_fd) {
   sigset_t notice_signals;
   sigemptyset(&notice_signals);
   sigaddset(&notice_signals, retire_notice_signal());
@@ -97,7 +117,7 @@ int run_trial_worker(const Settings& settings, const Registry& registry, const W
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(std::string("upgrade trial: fork: ") + std::strerror(errno));
-  if (pid == 0) run_child(settings, registry, identity, channel, listen_fd, parent);
+  if (pid == 0) run_child(settings, registry, identity, channel, listen_fd, production_fd, parent);
   ::close(listen_fd);
 
   const auto deadline = Clock::now() + milliseconds(settings.start_timeout_ms);

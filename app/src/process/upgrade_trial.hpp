@@ -12,6 +12,8 @@ namespace cppapi {
 /// listens on a private socket of its own, so it never takes a connection of the running
 /// master's. Then it is stopped. Returns the trial's exit status: 0 when the worker was
 /// ready, else 1 after one log line saying how it ended.
-int run_trial_worker(const Settings& settings, const Registry& registry, const WorkerIdentity& identity);
+/// `production_fd` (the running master's listener, inherited): closed in the trial's worker.
+int run_trial_worker(const Settings& settings, const Registry& registry, const WorkerIdentity& identity,
+                     int production_fd);
 
 }  // namespace cppapi
