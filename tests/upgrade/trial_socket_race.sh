@@ -2,7 +2,7 @@
 # A root master with --user www-data on a socket in a 0700 directory (only root may connect);
 # an unprivileged user (nobody) watches /proc/net/unix during a SIGUSR2 and talks FastCGI to
 # the trial's worker on its "private" abstract socket. Exits 1 if it got through.
-# Usage (as root): tests/review/trial_socket_race.sh build/cppapi   (the script dir must be readable by nobody)
+# Usage (as root): tests/upgrade/trial_socket_race.sh build/cppapi
 # Registered in ctest as Upgrade.TrialWorkerUnreachableByOtherUsers (label integration).
 set -u
 bin=${1:?binary}
@@ -11,7 +11,9 @@ d=$(mktemp -d /tmp/cppapi-race.XXXXXX); chmod 0700 "$d"
 master=$!
 for i in $(seq 100); do [[ -S $d/cppapi.sock ]] && break; sleep 0.1; done
 sleep 1
-setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 "$(dirname "$0")/trial_socket_snoop.py" 20 >"$d/snoop.out" 2>&1 &
+# The watcher runs from a folder nobody can read whatever the checkout's permissions are.
+w=$(mktemp -d /tmp/cppapi-snoop.XXXXXX); chmod 0755 "$w"; cp "$(dirname "$0")/trial_socket_snoop.py" "$w/"
+setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 "$w/trial_socket_snoop.py" 20 >"$d/snoop.out" 2>&1 &
 snoop=$!
 sleep 1
 for i in 1 2 3 4 5; do kill -USR2 $master; sleep 3; done
@@ -22,6 +24,7 @@ kill -TERM $master; wait $master
 status=0
 if (( $(id -u) != 0 )); then echo "FAIL: run as root (the master starts workers as www-data)"; status=1; fi
 if ! grep -q "upgraded in place" "$d/cppapi.log"; then echo "FAIL: no upgrade succeeded: nothing was tried"; status=1; fi
+if ! grep -q "^uid 65534 watching" "$d/snoop.out"; then echo "FAIL: the watcher did not run as nobody"; status=1; fi
 if grep -q CONNECTED "$d/snoop.out"; then echo "FAIL: an unprivileged user reached the upgrade trial's worker"; status=1; fi
-rm -rf "$d"
+rm -rf "$d" "$w"
 exit $status
