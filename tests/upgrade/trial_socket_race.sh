@@ -5,6 +5,9 @@
 # Usage (as root): tests/upgrade/trial_socket_race.sh build/cppapi
 # Registered in ctest as Upgrade.TrialWorkerUnreachableByOtherUsers (label integration).
 set -u
+# In a network namespace of its own: abstract sockets (and /proc/net/unix) are per namespace,
+# so the watcher sees only this master's, not those of tests running beside it.
+if [[ -z ${CPPAPI_RACE_NETNS:-} ]]; then exec unshare --net env CPPAPI_RACE_NETNS=1 "$0" "$@"; fi
 bin=${1:?binary}
 d=$(mktemp -d /tmp/cppapi-race.XXXXXX); chmod 0700 "$d"
 "$bin" serve --listen "unix:$d/cppapi.sock" --processes 1 --threads 2 --user www-data >"$d/cppapi.log" 2>&1 &
