@@ -80,7 +80,8 @@ wait_after_edit() {
 answers() { [[ $(answer) == "$1" ]]; }
 output_has() { grep -q -- "$1" "$tmp/dev.out"; }
 up() { output_has 'dev: master' || { dev_gone && fail "dev.sh exited before serving"; false; }; }
-building() { leftovers | grep -q ninja; }
+# A build in progress: its cmake (one pgrep; a scan by leftovers can take seconds under load).
+building() { pgrep -f -- "--build $tree/build/dev" >/dev/null; }
 no_leftovers() { [[ -z $(leftovers) ]]; }
 
 mkdir "$tree"
