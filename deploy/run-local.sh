@@ -32,6 +32,8 @@ done
 [[ -x $nginx ]] || die "nginx not found (apt-get install nginx-light)"
 if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "port $port is already in use"; fi
 
+# nginx.conf quotes the paths ("..."): a space is fine, a quote, backslash or $ is not.
+[[ $repo${TMPDIR:-} != *[\"\\\$]* ]] || die "nginx cannot take a \", \\ or \$ in $repo or TMPDIR"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cppapi-run.XXXXXX")
 sock=$tmp/cppapi.sock
 cppapi_pid='' nginx_pid=''
@@ -96,17 +98,17 @@ esc() { sed 's/[\\&|]/\\&/g' <<<"$1"; }
 sed -e "s|@PORT@|$port|g" -e "s|@ROOT@|$(esc "$repo/www")|g" -e "s|@TMP@|$(esc "$tmp")|g" \
   -e "s|@USER@|$user_line|g" "$repo/deploy/nginx/local.conf.in" >"$tmp/nginx.conf"
 # The /api/ location is the shipped snippet itself, pointed at our socket.
-sed "s|unix:/run/cppapi/cppapi.sock|unix:$(esc "$sock")|" "$repo/deploy/nginx/cppapi.conf" >"$tmp/cppapi.conf"
-grep -qF "unix:$sock" "$tmp/cppapi.conf" || die "deploy/nginx/cppapi.conf does not name unix:/run/cppapi/cppapi.sock"
+sed "s|unix:/run/cppapi/cppapi.sock|\"unix:$(esc "$sock")\"|" "$repo/deploy/nginx/cppapi.conf" >"$tmp/cppapi.conf"
+grep -qF "\"unix:$sock\"" "$tmp/cppapi.conf" || die "deploy/nginx/cppapi.conf does not name unix:/run/cppapi/cppapi.sock"
 ln -s /etc/nginx/fastcgi_params "$tmp/fastcgi_params" # the snippet includes it relative to the config
 scheme=http
 if ((tls)); then
   scheme=https
   "$repo/deploy/tls/make-self-signed.sh" "$tmp/tls" localhost 127.0.0.1 >/dev/null || die "cannot make a certificate"
   tls_listen="listen 127.0.0.1:$port ssl http2; ssl_protocols TLSv1.2 TLSv1.3;"
-  tls_listen+=" ssl_certificate $tmp/tls/fullchain.pem; ssl_certificate_key $tmp/tls/privkey.pem;"
+  tls_listen+=" ssl_certificate \"$tmp/tls/fullchain.pem\"; ssl_certificate_key \"$tmp/tls/privkey.pem\";"
   sed -i "s|listen 127.0.0.1:$port;|$(esc "$tls_listen")|" "$tmp/nginx.conf"
-  grep -qF "ssl_certificate $tmp/tls/fullchain.pem;" "$tmp/nginx.conf" || die "no listen line for TLS in local.conf.in"
+  grep -qF "ssl_certificate \"$tmp/tls/fullchain.pem\";" "$tmp/nginx.conf" || die "no listen line for TLS in local.conf.in"
 fi
 
 "$nginx" -p "$tmp/" -c "$tmp/nginx.conf" -e "$tmp/error.log" </dev/null >"$tmp/nginx.out" 2>&1 &

@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: MIT
 # `make dev` (deploy/dev.sh) on a copy of the tracked files, on a free loopback port: an
 # edit of calls/hello.cpp's answer comes through nginx; a broken edit prints the compiler's
-# message while the previous answer stays; SIGTERM to dev.sh leaves no process behind.
+# message while the previous answer stays; SIGTERM to dev.sh during a rebuild stops it at
+# once and leaves no process behind; a master that stops ends dev.sh with status 1.
+# Every wait is against the clock, within 840 s in all (ctest's TIMEOUT is 900 s).
 # Usage: tests/dev/dev_test.sh SOURCE_DIR
 set -euo pipefail
 src=$(cd "${1:?usage: $0 SOURCE_DIR}" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cppapi-dev-test.XXXXXX")
 tree=$tmp/tree
 dev_pid=''
+limit=$((SECONDS + 840))
 
 say() { echo "dev test: $*"; }
 fail() {
@@ -27,14 +30,6 @@ leftovers() {
     if [[ $(readlink "$dir/cwd" 2>/dev/null) == "$tmp"* || $command == *"$tmp"* ]]; then echo "$pid $command"; fi
   done
 }
-stop_dev() {
-  [[ -n $dev_pid ]] || return 0
-  kill -TERM "$dev_pid" 2>/dev/null || true
-  for _ in $(seq 150); do kill -0 "$dev_pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$dev_pid" 2>/dev/null && fail "dev.sh still runs 15 s after SIGTERM"
-  wait "$dev_pid" || fail "dev.sh exited with status $? on SIGTERM"
-  dev_pid=''
-}
 cleanup() {
   local status=$?
   if [[ -n $dev_pid ]]; then kill -TERM "$dev_pid" 2>/dev/null || true; wait "$dev_pid" 2>/dev/null || true; fi
@@ -42,41 +37,61 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# start_dev [BUILD_DIR]
+start_dev() {
+  (cd "$tree" && BUILD_DIR=${1:-build/dev} TMPDIR=$tmp PORT=$port exec deploy/dev.sh) >"$tmp/dev.out" 2>&1 &
+  dev_pid=$!
+}
+# stop_dev SECONDS: true once dev.sh has exited within SECONDS; its status in $dev_status.
+stop_dev() {
+  wait_for "$1" dev_gone || return 1
+  dev_status=0
+  wait "$dev_pid" || dev_status=$?
+  dev_pid=''
+}
+dev_gone() { ! kill -0 "$dev_pid" 2>/dev/null; }
 answer() { curl -s --max-time 5 "http://127.0.0.1:$port/api/hello" || true; }
-# wait_for SECONDS COMMAND...: true once COMMAND succeeds within SECONDS.
+# wait_for SECONDS COMMAND...: true once COMMAND succeeds within SECONDS (and the limit).
 wait_for() {
-  local seconds=$1 i
+  local deadline=$((SECONDS + $1))
   shift
-  for ((i = 1; i <= seconds * 10; i++)); do
-    "$@" && return 0
+  ((deadline < limit)) || deadline=$limit
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
     sleep 0.1
   done
+}
+# The same after an edit of calls/hello.cpp, which is saved again every 5 s: dev.sh starts
+# watching again only after a rebuild, so a save that came before is not seen.
+resaved() {
+  "$@" && return 0
+  if ((SECONDS >= next_save)); then
+    cp "$tree/calls/hello.cpp" "$tmp/hello.cpp" && cp "$tmp/hello.cpp" "$tree/calls/hello.cpp"
+    next_save=$((SECONDS + 5))
+  fi
   return 1
 }
-# The same after an edit of calls/hello.cpp, which is saved again as it is every 5 s: dev.sh
-# starts watching again only after a rebuild, so a save that came before is not seen.
 wait_after_edit() {
-  local seconds=$1 i
+  local seconds=$1
   shift
-  for ((i = 1; i <= seconds * 10; i++)); do
-    "$@" && return 0
-    if ((i % 50 == 0)); then cp "$tree/calls/hello.cpp" "$tmp/hello.cpp" && cp "$tmp/hello.cpp" "$tree/calls/hello.cpp"; fi
-    sleep 0.1
-  done
-  return 1
+  next_save=$((SECONDS + 5))
+  wait_for "$seconds" resaved "$@"
 }
 answers() { [[ $(answer) == "$1" ]]; }
 output_has() { grep -q -- "$1" "$tmp/dev.out"; }
+up() { output_has 'dev: master' || { dev_gone && fail "dev.sh exited before serving"; false; }; }
+# A build in progress: its cmake (one pgrep; a scan by leftovers can take seconds under load).
+building() { pgrep -f -- "--build $tree/build/dev" >/dev/null; }
+no_leftovers() { [[ -z $(leftovers) ]]; }
 
 mkdir "$tree"
 git -C "$src" ls-files -z | (cd "$src" && tar --null -T - -cf -) | tar -xf - -C "$tree"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-started=$(date +%s)
-(cd "$tree" && TMPDIR=$tmp PORT=$port exec deploy/dev.sh) >"$tmp/dev.out" 2>&1 &
-dev_pid=$!
-wait_for 900 output_has 'dev: master' || fail "dev.sh did not start within 900 s"
-say "built and started in $(($(date +%s) - started)) s (port $port)"
+started=$SECONDS
+start_dev
+wait_for 840 up || fail "dev.sh did not start within $((SECONDS - started)) s"
+say "built and started in $((SECONDS - started)) s (port $port)"
 wait_for 30 answers 'Grüße, Welt! ✓' || fail "the first answer is $(answer)"
 
 sed -i 's/"Grüße, "/"Hallo, "/' "$tree/calls/hello.cpp"
@@ -92,8 +107,22 @@ grep -q 'hello.cpp.*error' "$tmp/dev.out" || fail "no compiler message naming he
 answers 'Hallo, Welt! ✓' || fail "after the broken edit the answer is $(answer)"
 say "a broken edit: the compiler's message printed, the previous answer stays"
 
-stop_dev
-sleep 0.5
-left=$(leftovers)
-[[ -z $left ]] || fail "processes left after dev.sh stopped: $left"
-say "stopped cleanly"
+# SIGTERM while it rebuilds: dev.sh stops ninja and the compiler rather than wait for them.
+sed -i '/this is not C++/d' "$tree/calls/hello.cpp"
+wait_after_edit 120 building || fail "no rebuild after the broken edit was undone"
+kill -TERM "$dev_pid"
+stop_dev 5 || fail "dev.sh still runs 5 s after SIGTERM during a rebuild"
+((dev_status == 0)) || fail "dev.sh exited with status $dev_status on SIGTERM"
+wait_for 2 no_leftovers || fail "processes left after dev.sh stopped: $(leftovers)"
+say "SIGTERM during a rebuild: stopped at once, nothing left"
+
+# A master that stops ends dev.sh with a message and status 1 (the same build, named absolute).
+start_dev "$tree/build/dev"
+wait_for 600 up || fail "dev.sh did not start again"
+master=$(sed -n 's/^dev: master \([0-9]*\);.*/\1/p' "$tmp/dev.out")
+kill -TERM "$master"
+stop_dev 20 || fail "dev.sh still runs 20 s after its master stopped"
+((dev_status == 1)) || fail "dev.sh exited with status $dev_status after its master stopped"
+output_has 'dev: the server stopped' || fail "dev.sh did not say the server stopped"
+wait_for 2 no_leftovers || fail "processes left after the master stopped: $(leftovers)"
+say "a master that stops: dev.sh says so and exits 1"
