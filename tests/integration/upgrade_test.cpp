@@ -501,6 +501,9 @@ TEST(UpgradeSocketActivated, ThreeUpgradesKeepThePidAndSystemdsSocket) {
     point(link, dir / (upgrade % 2 == 0 ? "cppapi-b" : "cppapi-a"));
     cppapi.signal(SIGUSR2);
     ASSERT_TRUE(wait_until([&] { return answer() == next; }, 20s)) << "upgrade " << upgrade << "\n" << cppapi.log();
+    // The new workers answer before the hand-over ends; a SIGUSR2 before then is refused.
+    ASSERT_TRUE(wait_until([&] { return count_of(cppapi.log(), "master: upgraded in place") == upgrade + 1u; }, 20s))
+        << cppapi.log();
     ASSERT_TRUE(load.wait_for(20)) << load.failures();
   }
   ASSERT_TRUE(wait_until([&] { return child_pids(cppapi.pid()).size() == 2; }, 20s));
