@@ -174,30 +174,19 @@ LibfcgiResponder::LibfcgiResponder(const Dispatcher& dispatcher, ResponderOption
   // its own descriptor as soon as request_stop() returns.
   listen_fd_ = ::fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
   if (listen_fd_ < 0) throw std::runtime_error(fmt::format("dup of the listening socket: {}", std::strerror(errno)));
-  busy_threads_ = options_.threads;
   for (int i = 0; i < options_.threads; ++i) {
     slots_.push_back(std::make_unique<Slot>());
     FCGX_InitRequest(&slots_.back()->request, -1, 0);  // libfcgi itself never accepts
   }
-  for (auto& slot : slots_) threads_.emplace_back([this, &slot = *slot] { serve_loop(slot); });
-  watchdog_ = std::thread([this] { watch(); });
+  threads_.start(
+      options_.threads, [this](ServingThreads::Index i) { serve_loop(*slots_[i]); },
+      [this](ServingThreads::Index i) { return slots_[i]->abandoned(); },
+      ServingThreads::watchdog_tick(options_.request_timeout), [this] { watch(); });
 }
 
 LibfcgiResponder::~LibfcgiResponder() {
   request_stop();
-  {
-    const std::lock_guard lock(threads_mutex_);
-    watchdog_stop_ = true;
-  }
-  threads_changed_.notify_all();
-  if (watchdog_.joinable()) watchdog_.join();
-  for (std::size_t i = 0; i < threads_.size(); ++i) {
-    if (!threads_[i].joinable()) continue;
-    if (slots_[i]->abandoned())
-      threads_[i].detach();
-    else
-      threads_[i].join();
-  }
+  threads_.finish();
 }
 
 void LibfcgiResponder::request_stop() {
@@ -209,28 +198,14 @@ void LibfcgiResponder::request_stop() {
   }
 }
 
-bool LibfcgiResponder::wait(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(threads_mutex_);
-  return threads_changed_.wait_for(lock, timeout, [this] { return busy_threads_ == 0; });
-}
+bool LibfcgiResponder::wait(std::chrono::milliseconds timeout) { return threads_.wait(timeout); }
 
-int LibfcgiResponder::abandoned_threads() const {
-  const std::lock_guard lock(threads_mutex_);
-  return abandoned_;
-}
+int LibfcgiResponder::abandoned_threads() const { return threads_.abandoned(); }
 
 void LibfcgiResponder::retire(RetireReason reason) {
   if (retired_.exchange(true)) return;
   if (on_retire_) on_retire_(reason);  // first, so that a replacement starts while we still accept
   request_stop();
-}
-
-void LibfcgiResponder::thread_done() {
-  {
-    const std::lock_guard lock(threads_mutex_);
-    --busy_threads_;
-  }
-  threads_changed_.notify_all();
 }
 
 void LibfcgiResponder::serve_loop(Slot& slot) {
@@ -241,7 +216,7 @@ void LibfcgiResponder::serve_loop(Slot& slot) {
     served_.fetch_add(1, std::memory_order_relaxed);
     end_connection(slot);
   }
-  thread_done();
+  threads_.leave();
 }
 
 bool LibfcgiResponder::accept_next(Slot& slot) {
@@ -390,21 +365,11 @@ void LibfcgiResponder::end_connection_under_stuck_handler(Slot& slot) {
   request.ipcFd = -1;
 }
 
+/// One watchdog tick: handlers that outlived request_timeout.
 void LibfcgiResponder::watch() {
-  const auto tick =
-      options_.request_timeout.count() > 0
-          ? std::clamp<std::chrono::milliseconds>(options_.request_timeout / 10, std::chrono::milliseconds(10),
-                                                  std::chrono::milliseconds(100))
-          : std::chrono::milliseconds(1000);
-  std::unique_lock lock(threads_mutex_);
-  while (!watchdog_stop_) {
-    threads_changed_.wait_for(lock, tick);
-    if (options_.request_timeout.count() == 0) continue;
-    lock.unlock();
-    const auto now = Clock::now();
-    for (auto& slot : slots_) answer_if_overdue(*slot, now);
-    lock.lock();
-  }
+  if (options_.request_timeout.count() == 0) return;
+  const auto now = Clock::now();
+  for (auto& slot : slots_) answer_if_overdue(*slot, now);
 }
 
 // Once timed_out is set the stuck thread never touches its request again (Slot::end), so
@@ -429,12 +394,7 @@ void LibfcgiResponder::answer_if_overdue(Slot& slot, Clock::time_point now) {
   spdlog::error("call {}: still running after {} ms; answered 504, retiring this worker",
                 raw_call_text(request.param("REQUEST_URI"), options_.prefix), options_.request_timeout.count());
   end_connection_under_stuck_handler(slot);
-  {
-    const std::lock_guard lock(threads_mutex_);
-    --busy_threads_;
-    ++abandoned_;
-  }
-  threads_changed_.notify_all();
+  threads_.abandon();
   retire(RetireReason::kRequestTimeout);
 }
 

@@ -13,6 +13,7 @@
 #include "core/retire_reason.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "fastcgi/responder.hpp"
+#include "fastcgi/serving_threads.hpp"
 
 namespace cppapi {
 
@@ -72,7 +73,6 @@ class LibfcgiResponder {
   void end_connection(Slot& slot);
   void end_connection_under_stuck_handler(Slot& slot);
   void retire(RetireReason reason);
-  void thread_done();
   void watch();
   void answer_if_overdue(Slot& slot, std::chrono::steady_clock::time_point now);
 
@@ -91,15 +91,8 @@ class LibfcgiResponder {
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> served_{0};
 
-  mutable std::mutex threads_mutex_;  // guards the three fields below
-  std::condition_variable threads_changed_;
-  int busy_threads_ = 0;
-  int abandoned_ = 0;
-  bool watchdog_stop_ = false;
-
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<std::thread> threads_;
-  std::thread watchdog_;
+  ServingThreads threads_;  // last: it stops the threads before the rest goes
 };
 
 }  // namespace cppapi

@@ -120,22 +120,16 @@ FcgiResponder::FcgiResponder(const Dispatcher& dispatcher, ResponderOptions opti
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw std::runtime_error("epoll_create1 failed");
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &listen_tag_, EPOLLIN | EPOLLONESHOT);
-  const int threads = options_.threads;
-  busy_threads_ = threads;
-  for (int i = 0; i < threads; ++i) slots_.push_back(std::make_unique<Slot>());
-  for (auto& slot : slots_) threads_.emplace_back([this, &slot = *slot] { serve_loop(slot); });
-  watchdog_ = std::thread([this] { watch(); });
+  for (int i = 0; i < options_.threads; ++i) slots_.push_back(std::make_unique<Slot>());
+  threads_.start(
+      options_.threads, [this](ServingThreads::Index i) { serve_loop(*slots_[i]); },
+      [this](ServingThreads::Index i) { return slots_[i]->abandoned(); },
+      ServingThreads::watchdog_tick(options_.request_timeout), [this] { watch(); });
 }
 
 FcgiResponder::~FcgiResponder() {
   request_stop();
-  {
-    const std::lock_guard lock(threads_mutex_);
-    watchdog_stop_ = true;
-  }
-  threads_changed_.notify_all();
-  if (watchdog_.joinable()) watchdog_.join();
-  join_threads();
+  threads_.finish();
   // Idle kept-alive connections: nginx retries an idempotent request that finds one closed.
   for (FastcgiConnection* connection : connections_) delete connection;
   ::close(epoll_fd_);
@@ -154,42 +148,14 @@ void FcgiResponder::stop_accepting() {
   if (listening_.exchange(false)) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
 }
 
-bool FcgiResponder::wait(std::chrono::milliseconds timeout) {
-  {
-    std::unique_lock lock(threads_mutex_);
-    if (!threads_changed_.wait_for(lock, timeout, [this] { return busy_threads_ == 0; })) return false;
-  }
-  join_threads();
-  return true;
-}
+bool FcgiResponder::wait(std::chrono::milliseconds timeout) { return threads_.wait(timeout); }
 
-void FcgiResponder::join_threads() {
-  for (std::size_t i = 0; i < threads_.size(); ++i) {
-    if (!threads_[i].joinable()) continue;
-    if (slots_[i]->abandoned())
-      threads_[i].detach();  // stuck for good
-    else
-      threads_[i].join();
-  }
-}
-
-int FcgiResponder::abandoned_threads() const {
-  const std::lock_guard lock(threads_mutex_);
-  return abandoned_;
-}
+int FcgiResponder::abandoned_threads() const { return threads_.abandoned(); }
 
 void FcgiResponder::retire(RetireReason reason) {
   if (retired_.exchange(true)) return;
   if (on_retire_) on_retire_(reason);  // first, so that a replacement starts while we still accept
   request_stop();
-}
-
-void FcgiResponder::thread_done() {
-  {
-    const std::lock_guard lock(threads_mutex_);
-    --busy_threads_;
-  }
-  threads_changed_.notify_all();
 }
 
 void FcgiResponder::serve_loop(Slot& slot) {
@@ -210,7 +176,7 @@ void FcgiResponder::serve_loop(Slot& slot) {
         event.data.ptr == &listen_tag_ ? accept_one() : static_cast<FastcgiConnection*>(event.data.ptr);
     if (connection && !serve_connection(*connection, slot)) return;  // abandoned
   }
-  thread_done();
+  threads_.leave();
 }
 
 // One connection per wake-up, taken by a thread that is free to serve it at once:
@@ -411,22 +377,12 @@ void FcgiResponder::drop(FastcgiConnection* connection) {
   resume_accepting();  // below max_connections again
 }
 
+/// One watchdog tick: overdue handlers, then stalled connections.
 void FcgiResponder::watch() {
-  const auto tick =
-      options_.request_timeout.count() > 0
-          ? std::clamp<std::chrono::milliseconds>(options_.request_timeout / 10, std::chrono::milliseconds(10),
-                                                  std::chrono::milliseconds(100))
-          : std::chrono::milliseconds(1000);
-  std::unique_lock lock(threads_mutex_);
-  while (!watchdog_stop_) {
-    threads_changed_.wait_for(lock, tick);
-    lock.unlock();
-    const auto now = Clock::now();
-    if (options_.request_timeout.count() > 0)
-      for (auto& slot : slots_) answer_if_overdue(*slot, now);
-    close_stalled_connections(now);
-    lock.lock();
-  }
+  const auto now = Clock::now();
+  if (options_.request_timeout.count() > 0)
+    for (auto& slot : slots_) answer_if_overdue(*slot, now);
+  close_stalled_connections(now);
 }
 
 /// What the watchdog needs to answer for a stuck handler, copied under the slot's lock:
@@ -445,12 +401,7 @@ void FcgiResponder::answer_if_overdue(Slot& slot, Clock::time_point now) {
   std::optional<Overdue> overdue = claim_if_overdue(slot, now);
   if (!overdue) return;
   answer_for_stuck_thread(*overdue);  // I/O, with no lock held
-  {
-    const std::lock_guard lock(threads_mutex_);
-    --busy_threads_;
-    ++abandoned_;
-  }
-  threads_changed_.notify_all();
+  threads_.abandon();
   retire(RetireReason::kRequestTimeout);
 }
 

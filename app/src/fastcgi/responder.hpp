@@ -21,6 +21,7 @@
 #include "dispatch/dispatcher.hpp"
 #include "fastcgi/peer_allow_list.hpp"
 #include "fastcgi/protocol.hpp"
+#include "fastcgi/serving_threads.hpp"
 
 namespace cppapi {
 
@@ -116,11 +117,8 @@ class FcgiResponder {
   void answer_for_stuck_thread(Overdue& overdue);
   void close_stalled_connections(std::chrono::steady_clock::time_point now);
   std::chrono::milliseconds timeout_for(const FastcgiConnection& connection) const;
-  void thread_done();
   /// During a stop: true once no connection holds an unanswered request.
   bool drained();
-  /// Joins the threads that left, detaches the abandoned ones.
-  void join_threads();
 
   const Dispatcher& dispatcher_;
   const ResponderOptions options_;
@@ -143,18 +141,11 @@ class FcgiResponder {
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> served_{0};
 
-  mutable std::mutex threads_mutex_;  // guards the three fields below
-  std::condition_variable threads_changed_;
-  int busy_threads_ = 0;  // neither left nor abandoned
-  int abandoned_ = 0;
-  bool watchdog_stop_ = false;
-
   std::mutex connections_mutex_;  // guards connections_
   std::unordered_set<FastcgiConnection*> connections_;
 
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<std::thread> threads_;
-  std::thread watchdog_;
+  ServingThreads threads_;  // last: it stops the threads before the rest goes
 };
 
 }  // namespace cppapi
