@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include "process/exit_status.hpp"
+
 extern char** environ;
 
 namespace cppapi {
@@ -155,9 +157,7 @@ std::string run_check(const std::string& what, std::vector<std::string> argv, st
   ::close(out[0]);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127) return what + ": cannot be run (exit status 127)";
-  if (WIFEXITED(status)) return what + ": exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return what + ": killed by signal " + std::to_string(WTERMSIG(status));
-  return what + ": ended with wait status " + std::to_string(status);
+  return what + ": " + describe_exit(status);
 }
 
 }  // namespace
