@@ -18,7 +18,29 @@ constexpr std::size_t kReadChunk = 16384;
 FastcgiConnection::FastcgiConnection(int fd, fastcgi::ParserLimits limits)
     : fd_(fd), parser_(limits), last_activity_(Clock::now()) {}
 
-FastcgiConnection::~FastcgiConnection() { ::close(fd_); }
+FastcgiConnection::~FastcgiConnection() { close(); }
+
+void FastcgiConnection::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool FastcgiConnection::claim() {
+  std::uint8_t state = state_.load(std::memory_order_acquire);
+  while (true) {
+    const std::uint8_t next = state == kIdle ? kOwned : kOwnedEventCame;
+    if (state_.compare_exchange_weak(state, next, std::memory_order_acq_rel)) return state == kIdle;
+  }
+}
+
+bool FastcgiConnection::release() {
+  std::uint8_t owned = kOwned;
+  if (state_.compare_exchange_strong(owned, kIdle, std::memory_order_acq_rel)) return true;
+  // It was kOwnedEventCame. A mark that lands between the two steps is overwritten but not
+  // lost: its bytes arrived before the read the caller does next.
+  state_.store(kOwned, std::memory_order_release);
+  return false;
+}
 
 FastcgiConnection::Next FastcgiConnection::next_request(fastcgi::IncomingRequest& request, AfterReply after_reply) {
   bool replied = false;
@@ -35,7 +57,7 @@ FastcgiConnection::Next FastcgiConnection::next_request(fastcgi::IncomingRequest
     if (parsed == Parsed::kClosed) return Next::kClosed;
     if (has_output() || close_after_output_) continue;  // replies to send (and maybe a close) first
     if (peer_closed_) return Next::kClosed;
-    if (replied && after_reply == AfterReply::kPark) {
+    if (replied && after_reply == AfterReply::kPark && input_drained_) {
       release_idle_buffers();
       return Next::kWaiting;
     }
@@ -92,15 +114,18 @@ bool FastcgiConnection::read_available() {
       input_.append(chunk, static_cast<std::size_t>(got));
       got_any = true;
       touch();
-      if (static_cast<std::size_t>(got) < room) return true;
+      // A short read emptied the socket: a stream socket hands over all it holds.
+      input_drained_ = static_cast<std::size_t>(got) < room;
+      if (input_drained_) return true;
       continue;
     }
     if (got < 0 && errno == EINTR) continue;
+    input_drained_ = true;
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return got_any;
     peer_closed_ = true;  // EOF or a hard error
     return got_any;
   }
-  return got_any;
+  return got_any;  // stopped at kInputLimit: input_drained_ is false
 }
 
 /// An outsized request or reply does not keep its buffers for the connection's life.

@@ -2,7 +2,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
-#include <mutex>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -11,8 +11,10 @@
 namespace cppapi {
 
 /// One non-blocking connection from the web server: bytes in, complete requests
-/// out, reply bytes back. Owned by one thread at a time (the responder hands it out
-/// through EPOLLONESHOT); only the atomics may be read by others.
+/// out, reply bytes back. Owned by one thread at a time: the thread that claim()s it
+/// serves it until release(); an event that comes meanwhile only marks it, and release()
+/// then fails so the owner reads on (the responder's epoll set is edge-triggered). Only
+/// the atomics may be read by others.
 ///
 /// Memory stays bounded: input is parsed as it is read, so the buffer never holds much
 /// more than one record (kInputLimit), and a buffer grown past kKeptCapacity by an
@@ -38,9 +40,9 @@ class FastcgiConnection {
   /// connection until readable, or writable if has_output(); kClosed: the peer left,
   /// broke the protocol or is done: drop the connection.
   ///
-  /// After a reply has gone out, kPark returns kWaiting without trying another read:
-  /// the web server rarely has the next request there yet, and re-arming the
-  /// connection in epoll reports it as readable if it has (one syscall saved per
+  /// After a reply has gone out, kPark returns kWaiting without trying another read
+  /// when the last read emptied the socket: the web server rarely has the next request
+  /// there yet, and when it sends it, epoll reports the connection (one syscall saved per
   /// request). kReadOn reads on, as a stop needs: it must see a request already sent.
   enum class AfterReply { kPark, kReadOn };
   Next next_request(fastcgi::IncomingRequest& request, AfterReply after_reply = AfterReply::kReadOn);
@@ -72,13 +74,18 @@ class FastcgiConnection {
   /// True when closing it now loses nothing: no request begun, no reply unsent.
   bool holds_nothing() const { return !mid_request() && !writing(); }
   /// Whether a thread holds it right now (the reaper leaves those alone).
-  bool in_use() const { return in_use_.load(std::memory_order_relaxed); }
-  void set_in_use(bool in_use) { in_use_.store(in_use, std::memory_order_relaxed); }
-  /// Held by the thread that parks the connection and by the one that takes it next.
-  std::mutex& handover() { return handover_; }
-  /// Whether it is in the responder's epoll set yet.
-  bool registered() const { return registered_; }
-  void set_registered() { registered_ = true; }
+  bool in_use() const { return state_.load(std::memory_order_relaxed) != kIdle; }
+  /// For an event on the connection: true when the caller now owns it and must serve it;
+  /// false when another thread does (which then reads on before it lets go).
+  bool claim();
+  /// The owner lets go; false when an event came meanwhile: the caller still owns it and
+  /// must read again. A new connection starts owned by the thread that accepted it.
+  bool release();
+  /// Whether it is registered for EPOLLOUT too (the owner's to know).
+  bool waits_for_output() const { return waits_for_output_; }
+  void set_waits_for_output(bool waits) { waits_for_output_ = waits; }
+  /// Closes the socket now; the object may still be looked at until it is freed.
+  void close();
 
  private:
   enum class Parsed { kRequest, kMore, kClosed };
@@ -99,10 +106,11 @@ class FastcgiConnection {
   std::atomic<Clock::time_point> last_activity_;
   std::atomic<bool> mid_request_{false};
   std::atomic<bool> writing_{false};
-  std::atomic<bool> in_use_{false};
   std::atomic<bool> served_any_{false};
-  bool registered_ = false;
-  std::mutex handover_;
+  bool input_drained_ = true;  // the last read found the socket empty
+  bool waits_for_output_ = false;
+  enum State : std::uint8_t { kIdle, kOwned, kOwnedEventCame };
+  std::atomic<std::uint8_t> state_{kOwned};
 };
 
 }  // namespace cppapi

@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -33,7 +35,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int kStopCheckMs = 100;  // how often an idle thread looks at stopping_ and a paused listener
+constexpr int kStopCheckMs = 100;  // how often an idle leader looks at stopping_ and a paused listener
+constexpr int kMaxEvents = 64;     // taken from epoll at once
+// A call that has run this long hands the waiting for events to another thread.
+constexpr auto kLeaderPatience = std::chrono::milliseconds(2);
+// Connections are registered once, edge-triggered (EPOLLOUT only while a reply waits).
+constexpr std::uint32_t kConnectionEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
 // A stop waits this long for the first request of a connection accepted just before it: the
 // web server writes it right after connecting, and a new connection closed unused fails it
 // (nginx retries only on a kept connection).
@@ -96,7 +103,8 @@ class FcgiResponder::Slot {
   Clock::time_point started;
   bool handling = false;
   bool timed_out = false;
-  RequestToken token;  // the request observer's (core/request_observer.hpp)
+  RequestToken token;                                 // the request observer's (core/request_observer.hpp)
+  LeaderFollowers<FastcgiConnection>::Ticket ticket;  // whether this thread leads
 };
 
 ResponderOptions ResponderOptions::from(const Settings& settings) {
@@ -116,7 +124,11 @@ ResponderOptions ResponderOptions::from(const Settings& settings) {
 
 FcgiResponder::FcgiResponder(const Dispatcher& dispatcher, ResponderOptions options, int listen_fd,
                              std::function<void(RetireReason)> on_retire)
-    : dispatcher_(dispatcher), options_(std::move(options)), listen_fd_(listen_fd), on_retire_(std::move(on_retire)) {
+    : dispatcher_(dispatcher),
+      options_(std::move(options)),
+      listen_fd_(listen_fd),
+      on_retire_(std::move(on_retire)),
+      leaders_(kLeaderPatience) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw std::runtime_error("epoll_create1 failed");
   epoll_set(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &listen_tag_, EPOLLIN | EPOLLONESHOT);
@@ -132,6 +144,7 @@ FcgiResponder::~FcgiResponder() {
   threads_.finish();
   // Idle kept-alive connections: nginx retries an idempotent request that finds one closed.
   for (FastcgiConnection* connection : connections_) delete connection;
+  free_dropped();
   ::close(epoll_fd_);
 }
 
@@ -159,29 +172,40 @@ void FcgiResponder::retire(RetireReason reason) {
 }
 
 void FcgiResponder::serve_loop(Slot& slot) {
-  while (true) {
-    epoll_event event{};
-    const int ready = ::epoll_wait(epoll_fd_, &event, 1, kStopCheckMs);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) {
-      spdlog::error("epoll_wait: {}", std::strerror(errno));
-      break;
-    }
-    if (ready == 0) {
-      if (stopping_.load(std::memory_order_relaxed) && drained()) break;
-      resume_accepting();  // after a pause for want of descriptors
-      continue;
-    }
-    FastcgiConnection* connection =
-        event.data.ptr == &listen_tag_ ? accept_one() : static_cast<FastcgiConnection*>(event.data.ptr);
-    if (connection && !serve_connection(*connection, slot)) return;  // abandoned
-  }
+  const auto poll_events = [this](std::vector<FastcgiConnection*>& found) { return poll(found); };
+  while (FastcgiConnection* connection = leaders_.next(slot.ticket, poll_events))
+    if (!serve_connection(*connection, slot)) return;  // abandoned
   threads_.leave();
 }
 
-// One connection per wake-up, taken by a thread that is free to serve it at once:
-// the kernel's listen queue stays the queue, and sibling processes sharing the
-// socket get their share instead of one process hoarding connections it cannot serve.
+bool FcgiResponder::poll(std::vector<FastcgiConnection*>& found) {
+  free_dropped();
+  std::array<epoll_event, kMaxEvents> events;
+  const int ready = ::epoll_wait(epoll_fd_, events.data(), kMaxEvents, kStopCheckMs);
+  if (ready < 0 && errno == EINTR) return true;
+  if (ready < 0) {
+    spdlog::error("epoll_wait: {}", std::strerror(errno));
+    return false;
+  }
+  if (ready == 0) {
+    if (stopping_.load(std::memory_order_relaxed) && drained()) return false;
+    resume_accepting();  // after a pause for want of descriptors
+    return true;
+  }
+  for (const epoll_event& event : std::span(events.data(), static_cast<std::size_t>(ready))) {
+    if (event.data.ptr == &listen_tag_) {
+      if (FastcgiConnection* connection = accept_one()) found.push_back(connection);
+      continue;
+    }
+    auto* connection = static_cast<FastcgiConnection*>(event.data.ptr);
+    if (connection->claim()) found.push_back(connection);
+  }
+  return true;
+}
+
+// One connection per wake-up: the kernel's listen queue stays the queue, and sibling
+// processes sharing the socket get their share instead of one process hoarding
+// connections it cannot serve.
 FastcgiConnection* FcgiResponder::accept_one() {
   {
     const std::lock_guard lock(accept_mutex_);
@@ -222,7 +246,15 @@ FastcgiConnection* FcgiResponder::admit(int fd, const sockaddr_storage& peer, so
     ::close(fd);  // before reading a byte
     return nullptr;
   }
-  auto* connection = new FastcgiConnection(fd, options_.parser_limits);
+  auto* connection = new FastcgiConnection(fd, options_.parser_limits);  // owned by this thread
+  epoll_event event{};
+  event.events = kConnectionEvents;
+  event.data.ptr = connection;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    spdlog::warn("epoll_ctl on a new connection: {}", std::strerror(errno));
+    delete connection;
+    return nullptr;
+  }
   open_connections_.fetch_add(1);
   const std::lock_guard lock(connections_mutex_);
   connections_.insert(connection);
@@ -279,10 +311,6 @@ bool FcgiResponder::drained() {
 }
 
 bool FcgiResponder::serve_connection(FastcgiConnection& connection, Slot& slot) {
-  {
-    const std::lock_guard lock(connection.handover());
-    connection.set_in_use(true);
-  }
   fastcgi::IncomingRequest incoming;
   while (true) {
     const auto after_reply =
@@ -302,8 +330,8 @@ bool FcgiResponder::serve_connection(FastcgiConnection& connection, Slot& slot) 
             return true;
           }
         }
-        park(connection);  // for EPOLLOUT while a reply waits: a slow reader holds no thread
-        return true;
+        if (park(connection)) return true;  // for EPOLLOUT while a reply waits: a slow reader holds no thread
+        break;                              // an event came while it was ours: read again
       case FastcgiConnection::Next::kClosed:
         if (!connection.problem().empty()) spdlog::warn("dropping a FastCGI connection: {}", connection.problem());
         drop(&connection);
@@ -331,6 +359,8 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
     reply = dispatcher_.refuse(
         request, 413, fmt::format("request body too large: limit {} bytes", options_.parser_limits.max_body_bytes));
   } else {
+    const std::string_view call = raw_call_text(request.param("REQUEST_URI"), options_.prefix);
+    if (!call_times_.known_fast(call)) leaders_.hand_off(slot.ticket);  // it may be slow: another thread waits
     slot.begin(connection, incoming, started);
     try {
       reply = dispatcher_.handle(request);
@@ -339,6 +369,7 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
       reply = dispatcher_.refuse(request, 500, "internal error");
     }
     if (!slot.end()) return Outcome::kAbandoned;
+    call_times_.record(call, Clock::now() - started);
   }
   const std::size_t bytes = encode(connection.output(), incoming.id, reply, request.method());
   observe_request_end(slot.token, reply.status, Clock::now() - started);  // counted before the client can see it
@@ -346,25 +377,22 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
   return Outcome::kAnswered;
 }
 
-void FcgiResponder::park(FastcgiConnection& connection) {
-  // From epoll_ctl on, another thread may take the connection, serve it and free it.
-  // The hand-over lock makes it wait until this thread is done with it, epoll_ctl
-  // included (the kernel orders the two as well; the lock says so to ThreadSanitizer).
-  bool parked;
-  {
-    const std::lock_guard lock(connection.handover());
-    const int operation = connection.registered() ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    connection.set_registered();
-    connection.set_in_use(false);
+// The registration changes only while a reply waits for a slow reader: EPOLLOUT left on
+// would report every reply the web server reads.
+bool FcgiResponder::park(FastcgiConnection& connection) {
+  const bool wants_output = connection.has_output();
+  if (wants_output != connection.waits_for_output()) {
     epoll_event event{};
-    event.events = (connection.has_output() ? EPOLLOUT : EPOLLIN | EPOLLRDHUP) | EPOLLONESHOT;
+    event.events = kConnectionEvents | (wants_output ? EPOLLOUT : 0U);
     event.data.ptr = &connection;
-    parked = ::epoll_ctl(epoll_fd_, operation, connection.fd(), &event) == 0;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, connection.fd(), &event) != 0) {
+      spdlog::warn("epoll_ctl on a connection: {}", std::strerror(errno));
+      drop(&connection);
+      return true;
+    }
+    connection.set_waits_for_output(wants_output);
   }
-  if (!parked) {
-    spdlog::warn("epoll_ctl on a connection: {}", std::strerror(errno));
-    drop(&connection);
-  }
+  return connection.release();  // from here on another thread may take it
 }
 
 void FcgiResponder::drop(FastcgiConnection* connection) {
@@ -372,9 +400,26 @@ void FcgiResponder::drop(FastcgiConnection* connection) {
     const std::lock_guard lock(connections_mutex_);
     connections_.erase(connection);
   }
-  delete connection;  // closing the fd also takes it out of the epoll set
+  bury(connection);
   open_connections_.fetch_sub(1);
   resume_accepting();  // below max_connections again
+}
+
+// Closing the fd takes it out of the epoll set at once, but an event the leader read
+// before may still point at the object: it is freed once no such event can be in hand.
+void FcgiResponder::bury(FastcgiConnection* connection) {
+  connection->close();
+  const std::lock_guard lock(connections_mutex_);
+  dropped_.push_back(connection);
+}
+
+void FcgiResponder::free_dropped() {
+  std::vector<FastcgiConnection*> dropped;
+  {
+    const std::lock_guard lock(connections_mutex_);
+    dropped.swap(dropped_);
+  }
+  for (FastcgiConnection* connection : dropped) delete connection;
 }
 
 /// One watchdog tick: overdue handlers, then stalled connections.
@@ -434,7 +479,7 @@ void FcgiResponder::answer_for_stuck_thread(Overdue& overdue) {
     connections_.erase(connection);
   }
   connection->send(overdue.out, std::min<std::chrono::milliseconds>(options_.write_timeout, kWatchdogSendTimeout));
-  delete connection;
+  bury(connection);
   open_connections_.fetch_sub(1);
   const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - overdue.started);
   log_access(overdue.method, overdue.call, overdue.reply.status, overdue.bytes, elapsed);

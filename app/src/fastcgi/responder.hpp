@@ -19,6 +19,8 @@
 #include "core/retire_reason.hpp"
 #include "core/settings.hpp"
 #include "dispatch/dispatcher.hpp"
+#include "fastcgi/call_times.hpp"
+#include "fastcgi/leader_followers.hpp"
 #include "fastcgi/peer_allow_list.hpp"
 #include "fastcgi/protocol.hpp"
 #include "fastcgi/serving_threads.hpp"
@@ -46,12 +48,17 @@ struct ResponderOptions {
 /// T threads answering FastCGI requests on one listening socket.
 ///
 /// Connections are not tied to threads: every connection, idle or not, waits in one
-/// epoll set, and whichever thread is free takes the next one that is readable
-/// (EPOLLONESHOT hands each to one thread at a time). So a connection the web server
-/// keeps alive between requests (nginx `fastcgi_keep_conn on`) costs no thread while
-/// it is idle, and T threads serve any number of kept connections. (libfcgi parks a
-/// thread in read() on each kept connection; with more connections than threads,
-/// requests then wait in the listen queue until nginx times out.)
+/// edge-triggered epoll set, registered once. So a connection the web server keeps alive
+/// between requests (nginx `fastcgi_keep_conn on`) costs no thread while it is idle, and
+/// T threads serve any number of kept connections. (libfcgi parks a thread in read() on
+/// each kept connection; with more connections than threads, requests then wait in the
+/// listen queue until nginx times out.)
+///
+/// One thread at a time waits in epoll_wait and serves the calls it finds itself; the
+/// others sleep (fastcgi/leader_followers.hpp). Before a call that was not fast the last
+/// time it ran (fastcgi/call_times.hpp), and when a call has run for kLeaderPatience, a
+/// sleeping thread takes over the waiting: fast calls cost no wake-up of another thread,
+/// and a slow one holds up no other connection for more than that.
 ///
 /// A reply the socket cannot take at once waits in its connection, which is parked for
 /// EPOLLOUT: a slow reader holds memory for its reply, never a thread.
@@ -98,6 +105,9 @@ class FcgiResponder {
   enum class Outcome { kAnswered, kAbandoned };
 
   void serve_loop(Slot& slot);
+  /// The leader's wait: claims the connections that have events into `found`; false when
+  /// the threads should leave (a stop with nothing left to serve).
+  bool poll(std::vector<FastcgiConnection*>& found);
   FastcgiConnection* accept_one();
   int accept_connection(sockaddr_storage& peer, socklen_t& peer_length);
   FastcgiConnection* admit(int fd, const sockaddr_storage& peer, socklen_t peer_length);
@@ -108,8 +118,14 @@ class FcgiResponder {
   /// Serves what the connection has; false when the thread was abandoned meanwhile.
   bool serve_connection(FastcgiConnection& connection, Slot& slot);
   Outcome answer(FastcgiConnection& connection, const fastcgi::IncomingRequest& incoming, Slot& slot);
-  void park(FastcgiConnection& connection);
+  /// Leaves the connection to epoll; false when an event came for it meanwhile (serve on).
+  bool park(FastcgiConnection& connection);
   void drop(FastcgiConnection* connection);
+  /// Closes a connection taken out of connections_; it is freed by free_dropped().
+  void bury(FastcgiConnection* connection);
+  /// Frees the connections dropped so far. Only the leader, before it waits: then no event
+  /// it has read from epoll still points at one of them.
+  void free_dropped();
   void retire(RetireReason reason);
   void watch();
   void answer_if_overdue(Slot& slot, std::chrono::steady_clock::time_point now);
@@ -141,9 +157,12 @@ class FcgiResponder {
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> served_{0};
 
-  std::mutex connections_mutex_;  // guards connections_
+  std::mutex connections_mutex_;  // guards connections_ and dropped_
   std::unordered_set<FastcgiConnection*> connections_;
+  std::vector<FastcgiConnection*> dropped_;  // closed, to be freed
 
+  CallTimes call_times_;
+  LeaderFollowers<FastcgiConnection> leaders_;
   std::vector<std::unique_ptr<Slot>> slots_;
   ServingThreads threads_;  // last: it stops the threads before the rest goes
 };
