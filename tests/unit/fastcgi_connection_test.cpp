@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -120,6 +122,66 @@ TEST(FastcgiConnection, AfterAReplyParksWithoutReadingUnlessAskedToReadOn) {
       EXPECT_EQ(unread, 0);
     }
   }
+}
+
+// Edge-triggered epoll reports new bytes once: after a reply the connection may skip the
+// read only when its last read emptied the socket. Here it stopped at kInputLimit with the
+// next request's bytes still in the socket, and nothing would report them again.
+TEST(FastcgiConnection, AfterAReplyReadsOnWhenTheLastReadStoppedAtTheInputLimit) {
+  Pair pair;
+  FastcgiConnection connection(pair.ours, {});
+  std::string second = head(2, true);
+  const std::string chunk(60000, 'x');
+  for (int i = 0; i < 5; ++i) second += record(kStdin, 2, chunk);
+  second += record(kStdin, 2, "");
+  const std::string both = head(1, true) + record(kStdin, 1, "") + second;
+  ASSERT_EQ(pair.offer(both), both.size());
+  IncomingRequest request;
+  ASSERT_EQ(connection.next_request(request, FastcgiConnection::AfterReply::kPark), FastcgiConnection::Next::kRequest);
+  ASSERT_EQ(request.id, 1);
+  connection.output() = record(kStdout, 1, "reply");
+  EXPECT_EQ(connection.next_request(request, FastcgiConnection::AfterReply::kPark), FastcgiConnection::Next::kRequest);
+  EXPECT_EQ(request.id, 2);
+  EXPECT_EQ(request.body.size(), 5 * chunk.size());
+}
+
+// The hand-over between the thread that serves a connection and the one that reads its
+// events: at most one owner, and an event that comes while it is owned is not lost.
+TEST(FastcgiConnection, AnEventWhileOwnedMakesTheOwnerReadOn) {
+  Pair pair;
+  FastcgiConnection connection(pair.ours, {});
+  EXPECT_TRUE(connection.in_use()) << "a new connection belongs to the thread that accepted it";
+  EXPECT_FALSE(connection.claim()) << "an event while owned only marks it";
+  EXPECT_FALSE(connection.release()) << "so the owner reads again";
+  EXPECT_TRUE(connection.release());
+  EXPECT_FALSE(connection.in_use());
+  EXPECT_TRUE(connection.claim()) << "the next event hands it to its caller";
+  EXPECT_FALSE(connection.claim());
+}
+
+TEST(FastcgiConnection, ClaimAndReleaseNeverMakeTwoOwners) {
+  Pair pair;
+  FastcgiConnection connection(pair.ours, {});
+  ASSERT_TRUE(connection.release());
+  std::atomic<int> owners{0};
+  std::atomic<int> overlaps{0};
+  std::atomic<int> served{0};
+  auto events = [&] {
+    for (int i = 0; i < 20000; ++i) {
+      if (!connection.claim()) continue;
+      do {
+        if (owners.fetch_add(1) != 0) ++overlaps;
+        ++served;
+        owners.fetch_sub(1);
+      } while (!connection.release());
+    }
+  };
+  std::thread a(events), b(events);
+  a.join();
+  b.join();
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_GT(served.load(), 0);
+  EXPECT_FALSE(connection.in_use());
 }
 
 TEST(FastcgiConnection, ClosesAfterRefusingARoleWithoutKeepConn) {
