@@ -29,7 +29,10 @@ bool FastcgiConnection::claim() {
   std::uint8_t state = state_.load(std::memory_order_acquire);
   while (true) {
     const std::uint8_t next = state == kIdle ? kOwned : kOwnedEventCame;
-    if (state_.compare_exchange_weak(state, next, std::memory_order_acq_rel)) return state == kIdle;
+    if (!state_.compare_exchange_weak(state, next, std::memory_order_acq_rel)) continue;
+    if (state != kIdle) return false;
+    input_drained_ = false;  // the event may be for bytes that came after the last read
+    return true;
   }
 }
 
@@ -39,6 +42,7 @@ bool FastcgiConnection::release() {
   // It was kOwnedEventCame. A mark that lands between the two steps is overwritten but not
   // lost: its bytes arrived before the read the caller does next.
   state_.store(kOwned, std::memory_order_release);
+  input_drained_ = false;
   return false;
 }
 

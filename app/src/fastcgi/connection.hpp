@@ -74,14 +74,16 @@ class FastcgiConnection {
   /// True when closing it now loses nothing: no request begun, no reply unsent.
   bool holds_nothing() const { return !mid_request() && !writing(); }
   /// Whether a thread holds it right now (the reaper leaves those alone).
-  bool in_use() const { return state_.load(std::memory_order_relaxed) != kIdle; }
+  bool in_use() const { return state_.load(std::memory_order_acquire) != kIdle; }
   /// For an event on the connection: true when the caller now owns it and must serve it;
   /// false when another thread does (which then reads on before it lets go).
   bool claim();
   /// The owner lets go; false when an event came meanwhile: the caller still owns it and
   /// must read again. A new connection starts owned by the thread that accepted it.
   bool release();
-  /// Whether it is registered for EPOLLOUT too (the owner's to know).
+  /// Whether it is in the responder's epoll set yet, and for EPOLLOUT too (the owner's to know).
+  bool registered() const { return registered_; }
+  void set_registered() { registered_ = true; }
   bool waits_for_output() const { return waits_for_output_; }
   void set_waits_for_output(bool waits) { waits_for_output_ = waits; }
   /// Closes the socket now; the object may still be looked at until it is freed.
@@ -107,7 +109,8 @@ class FastcgiConnection {
   std::atomic<bool> mid_request_{false};
   std::atomic<bool> writing_{false};
   std::atomic<bool> served_any_{false};
-  bool input_drained_ = true;  // the last read found the socket empty
+  bool input_drained_ = true;  // the last read found the socket empty and no event came since
+  bool registered_ = false;
   bool waits_for_output_ = false;
   enum State : std::uint8_t { kIdle, kOwned, kOwnedEventCame };
   std::atomic<std::uint8_t> state_{kOwned};

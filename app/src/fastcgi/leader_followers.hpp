@@ -17,6 +17,10 @@ namespace cppapi {
 /// does: no sleeping thread is woken per request, and a leader that comes back to the poll
 /// finds the events that arrived meanwhile waiting for it (one epoll_wait for many).
 ///
+/// When the items found are worth more than a wake-up (how many wait, times how long an
+/// item took lately, above kBacklogWorthAWakeUp), a follower is woken to help: it takes
+/// found items without leading, so calls that each cost CPU still use every core.
+///
 /// A slow call must not hold up the others, so the leader gives the role to a sleeping
 /// follower before it serves something that may take long (hand_off()), and a monitor
 /// thread takes the role from a leader that has been serving one item for longer than
@@ -32,7 +36,9 @@ class LeaderFollowers {
   /// One per thread: the leader's term it holds, 0 when it is not leading.
   struct Ticket {
     std::uint64_t term = 0;
+    Clock::time_point taken_at{};  // when it took its current item
   };
+  static constexpr std::chrono::microseconds kBacklogWorthAWakeUp{50};
 
   explicit LeaderFollowers(std::chrono::microseconds patience) : patience_(patience) {
     monitor_ = std::thread([this] { monitor(); });
@@ -55,6 +61,11 @@ class LeaderFollowers {
   template <typename Poll>
   Item* next(Ticket& ticket, Poll&& poll) {
     std::unique_lock lock(mutex_);
+    if (ticket.taken_at != Clock::time_point{}) {  // it served an item: how long it took
+      const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - ticket.taken_at);
+      item_nanos_ += (took.count() - item_nanos_) / 8;
+      ticket.taken_at = {};
+    }
     while (true) {
       if (ticket.term != term_) ticket.term = 0;  // the monitor took the role meanwhile
       if (finished_) {
@@ -63,6 +74,7 @@ class LeaderFollowers {
         return nullptr;
       }
       if (ticket.term == 0) {
+        if (!found_.empty()) return take(ticket);  // woken to help with what the leader found
         if (leading_) {
           wake_monitor();  // a leader stuck in a call must not keep this one asleep for good
           ++sleeping_;
@@ -73,14 +85,7 @@ class LeaderFollowers {
         leading_ = true;
         ticket.term = ++term_;
       }
-      if (!found_.empty()) {
-        Item* item = found_.front();
-        found_.pop_front();
-        serving_since_ = Clock::now();
-        ++taken_;
-        wake_monitor();
-        return item;
-      }
+      if (!found_.empty()) return take(ticket);
       polling_ = true;
       lock.unlock();
       const bool go_on = poll(batch_);  // batch_ is the leader's alone
@@ -127,6 +132,19 @@ class LeaderFollowers {
     if (sleeping_ > 0) followers_.notify_one();
   }
 
+  // Under the lock, found_ not empty.
+  Item* take(Ticket& ticket) {
+    Item* item = found_.front();
+    found_.pop_front();
+    ticket.taken_at = Clock::now();
+    if (ticket.term != 0) serving_since_ = ticket.taken_at;
+    ++taken_;
+    wake_monitor();
+    const auto backlog = static_cast<std::int64_t>(found_.size()) * item_nanos_;
+    if (sleeping_ > 0 && backlog > std::chrono::nanoseconds(kBacklogWorthAWakeUp).count()) followers_.notify_one();
+    return item;
+  }
+
   void wake_monitor() {
     if (!monitor_asleep_) return;
     monitor_asleep_ = false;
@@ -170,6 +188,7 @@ class LeaderFollowers {
   int sleeping_ = 0;
   Clock::time_point serving_since_{};
   std::uint64_t taken_ = 0;
+  std::int64_t item_nanos_ = 0;  // how long an item took lately (moving average)
   std::uint64_t revoked_ = 0;
   bool monitor_asleep_ = false;
   bool monitor_stop_ = false;

@@ -10,6 +10,10 @@
 namespace cppapi::fastcgi {
 namespace {
 
+// decode_params() keeps its list of parameter offsets for the next request up to this many
+// entries: one with 64 KiB of tiny parameters would otherwise pin ~175 KiB per connection.
+constexpr std::size_t kKeptParamStarts = 256;
+
 std::uint8_t byte_at(std::string_view bytes, std::size_t i) { return static_cast<std::uint8_t>(bytes[i]); }
 
 /// Reads a name or value length (1 byte, or 4 with the high bit set); false if cut short.
@@ -180,6 +184,7 @@ bool RequestParser::decode_params() {
   if (raw_params_.capacity() > kMaxContent) std::string().swap(raw_params_);  // no peak kept for the connection's life
   for (const std::size_t start : starts) current_.envp.push_back(current_.params.data() + start);
   current_.envp.push_back(nullptr);
+  if (starts.capacity() > kKeptParamStarts) std::vector<std::size_t>().swap(starts);
   return true;
 }
 

@@ -246,15 +246,9 @@ FastcgiConnection* FcgiResponder::admit(int fd, const sockaddr_storage& peer, so
     ::close(fd);  // before reading a byte
     return nullptr;
   }
-  auto* connection = new FastcgiConnection(fd, options_.parser_limits);  // owned by this thread
-  epoll_event event{};
-  event.events = kConnectionEvents;
-  event.data.ptr = connection;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
-    spdlog::warn("epoll_ctl on a new connection: {}", std::strerror(errno));
-    delete connection;
-    return nullptr;
-  }
+  // Owned by this thread, and in the epoll set only once it has to wait: one served at once
+  // and closed (a web server that does not keep connections) costs no epoll_ctl.
+  auto* connection = new FastcgiConnection(fd, options_.parser_limits);
   open_connections_.fetch_add(1);
   const std::lock_guard lock(connections_mutex_);
   connections_.insert(connection);
@@ -377,19 +371,22 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
   return Outcome::kAnswered;
 }
 
-// The registration changes only while a reply waits for a slow reader: EPOLLOUT left on
-// would report every reply the web server reads.
+// Registered the first time it waits; after that the registration changes only while a
+// reply waits for a slow reader (EPOLLOUT left on would report every reply the web server
+// reads). Either epoll_ctl reports the connection at once if it is ready already.
 bool FcgiResponder::park(FastcgiConnection& connection) {
   const bool wants_output = connection.has_output();
-  if (wants_output != connection.waits_for_output()) {
+  if (!connection.registered() || wants_output != connection.waits_for_output()) {
     epoll_event event{};
     event.events = kConnectionEvents | (wants_output ? EPOLLOUT : 0U);
     event.data.ptr = &connection;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, connection.fd(), &event) != 0) {
+    const int operation = connection.registered() ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (::epoll_ctl(epoll_fd_, operation, connection.fd(), &event) != 0) {
       spdlog::warn("epoll_ctl on a connection: {}", std::strerror(errno));
       drop(&connection);
       return true;
     }
+    connection.set_registered();
     connection.set_waits_for_output(wants_output);
   }
   return connection.release();  // from here on another thread may take it
@@ -405,9 +402,12 @@ void FcgiResponder::drop(FastcgiConnection* connection) {
   resume_accepting();  // below max_connections again
 }
 
-// Closing the fd takes it out of the epoll set at once, but an event the leader read
-// before may still point at the object: it is freed once no such event can be in hand.
+// Out of the epoll set first: close() alone does not take it out while another process
+// holds the socket too (a handler's child between fork() and exec()), and an event then
+// would point at freed memory. An event the leader read before may still point at the
+// object: it is freed once no such event can be in hand.
 void FcgiResponder::bury(FastcgiConnection* connection) {
+  if (connection->registered()) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, connection->fd(), nullptr);
   connection->close();
   const std::lock_guard lock(connections_mutex_);
   dropped_.push_back(connection);
