@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -54,10 +55,10 @@ class Source {
 
 TEST(LeaderFollowers, OneThreadPollsAndServesWhatItFoundWhileTheOthersSleep) {
   Leaders leaders(10s);
-  Source source(3000);
+  Source source(3000, 3, 50ms);  // the others are asleep before the first items come
   std::mutex mutex;
   std::multiset<int> served;
-  std::set<std::thread::id> servers;
+  std::map<std::thread::id, int> servers;
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
@@ -65,7 +66,7 @@ TEST(LeaderFollowers, OneThreadPollsAndServesWhatItFoundWhileTheOthersSleep) {
       while (int* item = leaders.next(ticket, [&](std::vector<int*>& found) { return source.poll(found); })) {
         const std::lock_guard lock(mutex);
         served.insert(*item);
-        servers.insert(std::this_thread::get_id());
+        ++servers[std::this_thread::get_id()];
       }
     });
   }
@@ -73,7 +74,11 @@ TEST(LeaderFollowers, OneThreadPollsAndServesWhatItFoundWhileTheOthersSleep) {
   EXPECT_EQ(source.max_polling(), 1) << "never two threads in the poll";
   EXPECT_EQ(served.size(), 3000u);
   for (int i = 0; i < 3000; ++i) ASSERT_EQ(served.count(i), 1u) << "item " << i;
-  EXPECT_EQ(servers.size(), 1u) << "fast items: the leader serves them all, no follower is woken";
+  // Fast items: the leader serves them. A follower is woken only when the leader's items
+  // look slow, which a busy machine's preemption can fake now and then: hence not all.
+  int most = 0;
+  for (const auto& [thread, count] : servers) most = std::max(most, count);
+  EXPECT_GE(most, 2700) << "of 3000 fast items, served by one thread (" << servers.size() << " served some)";
   EXPECT_EQ(leaders.revoked(), 0u);
 }
 
@@ -81,7 +86,7 @@ TEST(LeaderFollowers, OneThreadPollsAndServesWhatItFoundWhileTheOthersSleep) {
 // wake-up, so followers help and every core is used (found by review: with only the leader
 // serving, 4 threads did what 1 does on 150 µs calls).
 TEST(LeaderFollowers, FollowersHelpWhenTheItemsFoundTakeLong) {
-  Leaders leaders(10s);  // no monitor: the help comes from the backlog alone
+  Leaders leaders(10s);         // no monitor: the help comes from the backlog alone
   Source source(24, 12, 50ms);  // found while the others sleep
   std::mutex mutex;
   std::set<std::thread::id> servers;
