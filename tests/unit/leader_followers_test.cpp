@@ -97,6 +97,7 @@ TEST(LeaderFollowers, FollowersHelpWhenTheItemsFoundTakeLong) {
       while (leaders.next(ticket, [&](std::vector<int*>& found) { return source.poll(found); })) {
         for (const auto until = std::chrono::steady_clock::now() + 1ms; std::chrono::steady_clock::now() < until;) {
         }
+        leaders.note_call_time(1ms);
         const std::lock_guard lock(mutex);
         servers.insert(std::this_thread::get_id());
       }

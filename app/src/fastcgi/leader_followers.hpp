@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -17,9 +18,11 @@ namespace cppapi {
 /// does: no sleeping thread is woken per request, and a leader that comes back to the poll
 /// finds the events that arrived meanwhile waiting for it (one epoll_wait for many).
 ///
-/// When the items found are worth more than a wake-up (how many wait, times how long an
-/// item took lately, above kBacklogWorthAWakeUp), a follower is woken to help: it takes
-/// found items without leading, so calls that each cost CPU still use every core.
+/// When the items found are worth more than a wake-up (how many wait, times how long the
+/// calls took lately, note_call_time(), above kBacklogWorthAWakeUp), a follower is woken to
+/// help: it takes found items without leading, so calls that each cost CPU still use every
+/// core. The calls' time, not the whole item's: reading and writing a fast call's request
+/// costs a few system calls, which a wake-up would cost again.
 ///
 /// A slow call must not hold up the others, so the leader gives the role to a sleeping
 /// follower before it serves something that may take long (hand_off()), and a monitor
@@ -36,9 +39,8 @@ class LeaderFollowers {
   /// One per thread: the leader's term it holds, 0 when it is not leading.
   struct Ticket {
     std::uint64_t term = 0;
-    Clock::time_point taken_at{};  // when it took its current item
   };
-  static constexpr std::chrono::microseconds kBacklogWorthAWakeUp{50};
+  static constexpr std::chrono::microseconds kBacklogWorthAWakeUp{100};
 
   explicit LeaderFollowers(std::chrono::microseconds patience) : patience_(patience) {
     monitor_ = std::thread([this] { monitor(); });
@@ -61,11 +63,6 @@ class LeaderFollowers {
   template <typename Poll>
   Item* next(Ticket& ticket, Poll&& poll) {
     std::unique_lock lock(mutex_);
-    if (ticket.taken_at != Clock::time_point{}) {  // it served an item: how long it took
-      const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - ticket.taken_at);
-      item_nanos_ += (took.count() - item_nanos_) / 8;
-      ticket.taken_at = {};
-    }
     while (true) {
       if (ticket.term != term_) ticket.term = 0;  // the monitor took the role meanwhile
       if (finished_) {
@@ -98,6 +95,12 @@ class LeaderFollowers {
         followers_.notify_all();
       }
     }
+  }
+
+  /// How long a call took (a moving average of these weighs the items found).
+  void note_call_time(std::chrono::nanoseconds took) {
+    const std::int64_t average = call_nanos_.load(std::memory_order_relaxed);
+    call_nanos_.store(average + (took.count() - average) / 8, std::memory_order_relaxed);  // a lost update is harmless
   }
 
   /// Before serving something that may be slow: a sleeping follower leads from now on.
@@ -136,11 +139,10 @@ class LeaderFollowers {
   Item* take(Ticket& ticket) {
     Item* item = found_.front();
     found_.pop_front();
-    ticket.taken_at = Clock::now();
-    if (ticket.term != 0) serving_since_ = ticket.taken_at;
+    if (ticket.term != 0) serving_since_ = Clock::now();
     ++taken_;
     wake_monitor();
-    const auto backlog = static_cast<std::int64_t>(found_.size()) * item_nanos_;
+    const auto backlog = static_cast<std::int64_t>(found_.size()) * call_nanos_.load(std::memory_order_relaxed);
     if (sleeping_ > 0 && backlog > std::chrono::nanoseconds(kBacklogWorthAWakeUp).count()) followers_.notify_one();
     return item;
   }
@@ -188,7 +190,7 @@ class LeaderFollowers {
   int sleeping_ = 0;
   Clock::time_point serving_since_{};
   std::uint64_t taken_ = 0;
-  std::int64_t item_nanos_ = 0;  // how long an item took lately (moving average)
+  std::atomic<std::int64_t> call_nanos_{0};  // how long a call took lately (moving average)
   std::uint64_t revoked_ = 0;
   bool monitor_asleep_ = false;
   bool monitor_stop_ = false;

@@ -363,7 +363,9 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
       reply = dispatcher_.refuse(request, 500, "internal error");
     }
     if (!slot.end()) return Outcome::kAbandoned;
-    call_times_.record(call, Clock::now() - started);
+    const auto took = Clock::now() - started;
+    call_times_.record(call, took);
+    leaders_.note_call_time(took);
   }
   const std::size_t bytes = encode(connection.output(), incoming.id, reply, request.method());
   observe_request_end(slot.token, reply.status, Clock::now() - started);  // counted before the client can see it
