@@ -4,7 +4,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -71,7 +70,7 @@ class LeaderFollowers {
         return nullptr;
       }
       if (ticket.term == 0) {
-        if (!found_.empty()) return take(ticket);  // woken to help with what the leader found
+        if (next_found_ < found_.size()) return take(ticket);  // woken to help with what the leader found
         if (leading_) {
           wake_monitor();  // a leader stuck in a call must not keep this one asleep for good
           ++sleeping_;
@@ -82,7 +81,7 @@ class LeaderFollowers {
         leading_ = true;
         ticket.term = ++term_;
       }
-      if (!found_.empty()) return take(ticket);
+      if (next_found_ < found_.size()) return take(ticket);
       polling_ = true;
       lock.unlock();
       const bool go_on = poll(batch_);  // batch_ is the leader's alone
@@ -111,16 +110,7 @@ class LeaderFollowers {
     resign();
   }
 
-  /// Makes next() return nullptr to every thread (a stop, for tests).
-  void finish() {
-    {
-      const std::lock_guard lock(mutex_);
-      finished_ = true;
-    }
-    followers_.notify_all();
-  }
-
-  /// How many times the monitor took the role from a leader (for tests and the log).
+  /// How many times the monitor took the role from a leader (for tests).
   std::uint64_t revoked() const {
     const std::lock_guard lock(mutex_);
     return revoked_;
@@ -135,14 +125,18 @@ class LeaderFollowers {
     if (sleeping_ > 0) followers_.notify_one();
   }
 
-  // Under the lock, found_ not empty.
+  // Under the lock, an item left in found_.
   Item* take(Ticket& ticket) {
-    Item* item = found_.front();
-    found_.pop_front();
+    Item* item = found_[next_found_++];
+    if (next_found_ == found_.size()) {
+      found_.clear();  // keeps its capacity: no allocation per poll
+      next_found_ = 0;
+    }
     if (ticket.term != 0) serving_since_ = Clock::now();
     ++taken_;
     wake_monitor();
-    const auto backlog = static_cast<std::int64_t>(found_.size()) * call_nanos_.load(std::memory_order_relaxed);
+    const auto waiting = static_cast<std::int64_t>(found_.size() - next_found_);
+    const auto backlog = waiting * call_nanos_.load(std::memory_order_relaxed);
     if (sleeping_ > 0 && backlog > std::chrono::nanoseconds(kBacklogWorthAWakeUp).count()) followers_.notify_one();
     return item;
   }
@@ -181,7 +175,8 @@ class LeaderFollowers {
   mutable std::mutex mutex_;  // guards everything below but the monitor thread
   std::condition_variable followers_;
   std::condition_variable monitor_wake_;
-  std::deque<Item*> found_;  // found by a poll, not yet taken
+  std::vector<Item*> found_;  // found by polls; those from next_found_ on are not taken yet
+  std::size_t next_found_ = 0;
   std::vector<Item*> batch_;
   std::uint64_t term_ = 0;
   bool leading_ = false;

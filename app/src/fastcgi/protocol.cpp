@@ -10,10 +10,6 @@
 namespace cppapi::fastcgi {
 namespace {
 
-// decode_params() keeps its list of parameter offsets for the next request up to this many
-// entries: one with 64 KiB of tiny parameters would otherwise pin ~175 KiB per connection.
-constexpr std::size_t kKeptParamStarts = 256;
-
 std::uint8_t byte_at(std::string_view bytes, std::size_t i) { return static_cast<std::uint8_t>(bytes[i]); }
 
 /// Reads a name or value length (1 byte, or 4 with the high bit set); false if cut short.
@@ -161,18 +157,18 @@ RequestParser::Result RequestParser::handle_stream(std::uint8_t type, std::uint1
 }
 
 bool RequestParser::decode_params() {
+  // A pair takes at least its "NAME=value\0" size in raw form (its two length bytes stand for
+  // '=' and the NUL), so params never outgrows this reserve and envp's pointers stay valid.
   current_.params.clear();
   current_.params.reserve(raw_params_.size() + 64);
   current_.envp.clear();
-  std::vector<std::size_t>& starts = param_starts_;
-  starts.clear();
   const bool well_formed = for_each_pair(raw_params_, [&](std::string_view name, std::string_view value) {
     // A name holding '=' or a NUL anywhere would not survive the "NAME=value" C string form.
     // (A loop: find_first_of calls memchr once per character of the name.)
     const bool name_ok =
         !name.empty() && std::none_of(name.begin(), name.end(), [](char c) { return c == '=' || c == '\0'; });
     if (!name_ok || value.find('\0') != std::string_view::npos) return;
-    starts.push_back(current_.params.size());
+    current_.envp.push_back(current_.params.data() + current_.params.size());
     current_.params.append(name).append(1, '=').append(value).append(1, '\0');
     if (name == "CONTENT_LENGTH") {
       // Checked before any body byte is kept; the body that arrives is still counted, as the header may lie.
@@ -182,9 +178,7 @@ bool RequestParser::decode_params() {
   });
   if (!well_formed) return false;
   if (raw_params_.capacity() > kMaxContent) std::string().swap(raw_params_);  // no peak kept for the connection's life
-  for (const std::size_t start : starts) current_.envp.push_back(current_.params.data() + start);
   current_.envp.push_back(nullptr);
-  if (starts.capacity() > kKeptParamStarts) std::vector<std::size_t>().swap(starts);
   return true;
 }
 

@@ -109,7 +109,6 @@ class RequestParser {
   State state_ = State::kIdle;
   IncomingRequest current_;
   std::string raw_params_;
-  std::vector<std::size_t> param_starts_;  // reused by decode_params(): where each NAME=value begins
   std::string error_;
 };
 
