@@ -133,6 +133,9 @@ TEST(Grammar, OtherPrefix) {
   EXPECT_EQ(parse_call("/v2/rpc/add&1", "/v2/rpc/", Limits{}).name, "add");
   EXPECT_EQ(raw_call_text("/v2/rpc/add&1?q", "/v2/rpc/"), "add&1");
   EXPECT_EQ(raw_call_text("/elsewhere", "/v2/rpc/"), "");
+  EXPECT_EQ(raw_call_name("/v2/rpc/notes/get&17&x?q", "/v2/rpc/"), "notes/get");
+  EXPECT_EQ(raw_call_name("/v2/rpc/serverTime?q", "/v2/rpc/"), "serverTime");
+  EXPECT_EQ(raw_call_name("/elsewhere&1", "/v2/rpc/"), "");
 }
 
 TEST(Grammar, ValidNames) {

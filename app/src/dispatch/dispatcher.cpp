@@ -23,8 +23,7 @@ constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, OPTIONS";
 /// The call's name as written, for errors raised before (or while) it was parsed.
 std::string_view call_text_for_errors(const Request& request, std::string_view prefix) {
   if (!request.call().empty()) return request.call();
-  const std::string_view raw = raw_call_text(request.param("REQUEST_URI"), prefix);
-  return raw.substr(0, raw.find('&'));
+  return raw_call_name(request.param("REQUEST_URI"), prefix);
 }
 
 constexpr std::string_view kCrossSite =

@@ -51,6 +51,11 @@ std::string_view raw_call_text(std::string_view request_uri, std::string_view pr
   return rest.substr(0, rest.find_first_of("?#"));
 }
 
+std::string_view raw_call_name(std::string_view request_uri, std::string_view prefix) {
+  const std::string_view call = raw_call_text(request_uri, prefix);
+  return call.substr(0, call.find('&'));
+}
+
 bool is_valid_call_name(std::string_view name) {
   bool segment_empty = true;
   for (char c : name) {

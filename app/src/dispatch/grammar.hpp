@@ -18,6 +18,8 @@ struct ParsedCall {
 /// The raw call text: what follows `prefix` in `request_uri`, without the query.
 /// Empty when the URI is not under the prefix.
 std::string_view raw_call_text(std::string_view request_uri, std::string_view prefix);
+/// The call's name as written, before any check: the raw call text up to its first '&'.
+std::string_view raw_call_name(std::string_view request_uri, std::string_view prefix);
 
 /// True when `name` is segment("/"segment)* with segment := [A-Za-z0-9_-]+.
 bool is_valid_call_name(std::string_view name);

@@ -353,7 +353,8 @@ FcgiResponder::Outcome FcgiResponder::answer(FastcgiConnection& connection, cons
     reply = dispatcher_.refuse(
         request, 413, fmt::format("request body too large: limit {} bytes", options_.parser_limits.max_body_bytes));
   } else {
-    const std::string_view call = raw_call_text(request.param("REQUEST_URI"), options_.prefix);
+    // By name: `add&2&3` and `add&5&8` are one call (arguments would make each new one unknown).
+    const std::string_view call = raw_call_name(request.param("REQUEST_URI"), options_.prefix);
     if (!call_times_.known_fast(call)) leaders_.hand_off(slot.ticket);  // it may be slow: another thread waits
     slot.begin(connection, incoming, started);
     try {
