@@ -211,6 +211,26 @@ TEST(Connections, AStalledConnectionHoldsNoThread) {
   cppapi.stop_and_check();
 }
 
+// engine.md, "Leader and followers": a slow call holds up no other connection, whether it
+// never ran before (the leader hands over before it starts) or ran fast the last time (the
+// leader serves it itself and the monitor hands over after 2 ms).
+TEST(Connections, ASlowCallHoldsUpNoOtherConnection) {
+  TempDir dir;
+  CppapiServer cppapi(dir, with_args(2, {"--processes", "0"}));  // one process: the fast call meets the slow one
+  for (const bool ran_fast_before : {false, true}) {
+    SCOPED_TRACE(ran_fast_before ? "test/sleep ran fast the last time" : "test/sleep never ran");
+    if (ran_fast_before) ASSERT_EQ(call_over(cppapi.socket(), "/api/test/sleep&0").body, "slept 0");
+    const FcgiSocket slow = FcgiSocket::unix_socket(cppapi.socket());
+    ASSERT_TRUE(slow.send(fcgi::request(fcgi::params_for("GET", "/api/test/sleep&3000"))));
+    std::this_thread::sleep_for(200ms);  // the slow call runs now
+    const auto start = Clock::now();
+    EXPECT_EQ(call_over(cppapi.socket(), "/api/add&2&3", 5s).body, "5");
+    EXPECT_LT(seconds_since(start), 1.0) << "the fast call waited for the slow one";
+    EXPECT_EQ(parse_reply(slow.read_all(10s)).body, "slept 3000");
+  }
+  cppapi.stop_and_check();
+}
+
 // A handler's child holds a copy of every socket of the process until it execs or exits, so
 // closing a dropped connection does not take it out of the epoll set. It must be taken out
 // anyway: an event for it afterwards pointed at freed memory (found by review; under ASan the
