@@ -453,6 +453,33 @@ void expect_no_crash_lines(std::string_view what, std::string_view log,
   if (auto problem = engine_problem(log); !problem.empty()) ADD_FAILURE() << what << ": " << problem;
 }
 
+NotifyReceiver::NotifyReceiver(const fs::path& path) {
+  fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  path.string().copy(address.sun_path, sizeof address.sun_path - 1);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) throw std::runtime_error("bind");
+  timeval timeout{0, 100'000};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+}
+
+NotifyReceiver::~NotifyReceiver() { ::close(fd_); }
+
+std::optional<std::string> NotifyReceiver::wait_for(std::string_view needle, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    for (std::size_t i = seen_; i < messages_.size(); ++i)
+      if (messages_[i].find(needle) != std::string::npos) {
+        seen_ = i + 1;
+        return messages_[i];
+      }
+    char buffer[4096];
+    const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
+    if (got > 0) messages_.emplace_back(buffer, static_cast<std::size_t>(got));
+  }
+  return std::nullopt;
+}
+
 std::string process_start_time(pid_t pid) {
   const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close = stat.rfind(')');

@@ -144,6 +144,23 @@ class CppapiServer {
 /// UBSan ("runtime error:") report, std::terminate ("terminate called"), or a master's
 /// note that a worker died of a fatal signal ("killed by SIGSEGV", SIGABRT, SIGBUS, SIGFPE,
 /// SIGILL). Lines holding any of `expected` (a test that crashes a worker on purpose) do not count.
+/// A NOTIFY_SOCKET of the test's own: the sd_notify messages a cppapi sends it, in order.
+class NotifyReceiver {
+ public:
+  explicit NotifyReceiver(const fs::path& path);
+  ~NotifyReceiver();
+  NotifyReceiver(const NotifyReceiver&) = delete;
+  NotifyReceiver& operator=(const NotifyReceiver&) = delete;
+  /// The next message that contains `needle`, within `timeout`; every message is kept.
+  std::optional<std::string> wait_for(std::string_view needle, std::chrono::milliseconds timeout = 10s);
+  const std::vector<std::string>& messages() const { return messages_; }
+
+ private:
+  int fd_ = -1;
+  std::vector<std::string> messages_;
+  std::size_t seen_ = 0;
+};
+
 std::vector<std::string> crash_lines(std::string_view log, const std::vector<std::string>& expected = {});
 
 /// What is wrong with a stopped cppapi: an exit status other than `expected_status` (ASan's

@@ -34,10 +34,13 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 /// cppapi with a master (`--processes N`) behind nginx, in a temp dir of its own.
 class Pool : public ::testing::Test {
  protected:
+  /// Returns once every worker serves (READY=1, as systemd would wait for it): a worker that
+  /// exists may still be starting, and one told to stop then ends without accepting.
   void start(int processes, int threads, std::vector<std::string> extra_args = {}) {
     extra_args.insert(extra_args.begin(), {"--processes", std::to_string(processes)});
-    cppapi_.emplace(dir_, CppapiServer::Options{threads, std::move(extra_args), {}});
+    cppapi_.emplace(dir_, CppapiServer::Options{threads, std::move(extra_args), {"NOTIFY_SOCKET=" + notify_.string()}});
     nginx_.emplace(dir_, cppapi_->socket());
+    ASSERT_TRUE(notify_receiver_.wait_for("READY=1", 20s)) << cppapi_->log();
     ASSERT_TRUE(wait_until([&] { return workers().size() == static_cast<std::size_t>(processes); }))
         << "workers: " << workers().size();
   }
@@ -50,6 +53,8 @@ class Pool : public ::testing::Test {
   std::vector<std::string> nginx_complaints_now() const { return nginx_complaints(nginx_->error_log()); }
 
   TempDir dir_;
+  fs::path notify_ = dir_ / "notify.sock";
+  NotifyReceiver notify_receiver_{notify_};
   std::optional<CppapiServer> cppapi_;
   std::optional<NginxServer> nginx_;
   std::vector<std::string> expected_crash_lines_;  ///< crashes a test causes on purpose

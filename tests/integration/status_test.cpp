@@ -538,42 +538,6 @@ TEST_F(Status, UnknownRoleGetsOneEndRequestThenEof) {
 
 // ---- sd_notify
 
-class NotifyReceiver {
- public:
-  explicit NotifyReceiver(const fs::path& path) : path_(path) {
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    path.string().copy(address.sun_path, sizeof address.sun_path - 1);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) throw std::runtime_error("bind");
-    timeval timeout{0, 100'000};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  }
-  ~NotifyReceiver() { ::close(fd_); }
-  /// The next message that contains `needle`, within `timeout`; every message is kept.
-  std::optional<std::string> wait_for(std::string_view needle, std::chrono::milliseconds timeout = 10s) {
-    const auto until = Clock::now() + timeout;
-    while (Clock::now() < until) {
-      for (std::size_t i = seen_; i < messages_.size(); ++i)
-        if (messages_[i].find(needle) != std::string::npos) {
-          seen_ = i + 1;
-          return messages_[i];
-        }
-      char buffer[4096];
-      const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (got > 0) messages_.emplace_back(buffer, static_cast<std::size_t>(got));
-    }
-    return std::nullopt;
-  }
-  const std::vector<std::string>& messages() const { return messages_; }
-
- private:
-  fs::path path_;
-  int fd_ = -1;
-  std::vector<std::string> messages_;
-  std::size_t seen_ = 0;
-};
-
 TEST(StatusNotify, ReadyStatusReloadingStoppingAndWatchdog) {
   TempDir dir;
   NotifyReceiver receiver(dir / "notify.sock");
