@@ -10,7 +10,9 @@ Per run: req/s, backend CPU per request (µs, from /proc ticks), and, when `perf
 there, system calls and context switches per request (`perf stat -p`: exact counts, so
 they hold on a busy machine where req/s does not). With --slow-mix, a second wrk sends
 `test/sleep&20` to a tenth as many connections next to the fast calls, and the fast calls'
-p99 is compared with the run without it (head-of-line blocking shows there).
+p99 is compared with the run without it (head-of-line blocking shows there). With
+--profile DIR, each run is also recorded with `perf record -g` into DIR/<run>.data
+(`perf report -i DIR/<run>.data --no-children --sort sym` shows where the CPU goes).
 Writes bench/THREADS.md (or --out). Standard library only; uses bench.py's helpers.
 """
 from __future__ import annotations
@@ -65,11 +67,17 @@ def one_run(args, label: str, binary: Path, threads: int, slow: bool, logs: Path
                                               args.duration + 1, 5), logs / f"{name}-wrk-slow.txt")
         ticks = b.cpu_ticks(backend.pid)
         perf = perf_counts(backend.pid, procs, logs / f"{name}-perf.csv")
+        record = None
+        if args.profile:
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+            record = procs.start(["perf", "record", "-g", "-o", str(Path(args.profile) / f"{name}.data"),
+                                  "-p", str(backend.pid)], logs / f"{name}-record.log")
         fast = b.run_wrk(procs, f"http://127.0.0.1:{port}{FAST}", args.connections, args.duration, 2,
                          logs / f"{name}-wrk.txt")
-        if perf:
-            perf.send_signal(2)  # SIGINT: perf prints its counts and exits
-            perf.wait(timeout=10)
+        for counter in (perf, record):
+            if counter:
+                counter.send_signal(2)  # SIGINT: perf writes its counts or samples and exits
+                counter.wait(timeout=30)
         ticks = b.cpu_ticks(backend.pid) - ticks  # includes the slow calls' few µs when mixed
         if slow_wrk:
             procs.stop(slow_wrk)
@@ -127,6 +135,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--slow-mix", action="store_true", help="also run each with slow calls alongside")
     p.add_argument("--out", help="write here instead of bench/THREADS.md")
+    p.add_argument("--profile", metavar="DIR", help="also `perf record -g` each run into DIR/<run>.data")
     p.add_argument("--log-dir", help="default build/bench-logs/<time>-threads")
     args = p.parse_args(argv)
     b.require("nginx", "wrk")
